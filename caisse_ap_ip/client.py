@@ -1,0 +1,138 @@
+"""The POS side: build a request, send it, read the whole answer however TCP cuts it."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from iso4217 import Currency
+
+from .amounts import currency_number, encode_amount, to_minor_units
+from .protocol import FrameDecoder, FrameError, Message, encode
+
+DEFAULT_TIMEOUT = 180.0  # a customer may take minutes; the original client waited 180 s too
+DEFAULT_QUIET_TIME = 0.3  # an answer ending on a record boundary is complete after this much silence
+MAX_ANSWER_SIZE = 65536
+POS_SOFTWARE_ID = "012345678901"  # CJ: allocated by the AP to POS vendors; terminals do not check it
+
+
+class ClientError(Exception):
+    """No usable answer: the message says why, in words for the person at the POS."""
+
+
+@dataclass
+class Exchange:
+    request: Message
+    request_bytes: bytes
+    answer: Message
+    answer_bytes: bytes
+    elapsed: float  # seconds from sending the request to having the whole answer
+    closed_by_terminal: bool
+
+
+def payment_request(amount: Decimal, currency: Currency, *, check: bool = False) -> Message:
+    """The request the original client sends; a negative amount is a refund (CD=1)."""
+    records = [
+        ("CZ", "0300"),
+        ("CJ", POS_SOFTWARE_ID),
+        ("CA", "01"),
+        ("CE", currency_number(currency)),
+        ("BA", "0"),
+        ("CD", "1" if amount < 0 else "0"),
+        ("CB", encode_amount(to_minor_units(amount, currency))),
+    ]
+    if check:
+        records.append(("CC", "00C"))
+    return records
+
+
+def transact(
+    host: str,
+    port: int,
+    request: Message,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    quiet_time: float = DEFAULT_QUIET_TIME,
+) -> Exchange:
+    """Send one request on a new connection and return the terminal's whole answer."""
+    request_bytes = encode(request)
+    where = f"{host}:{port}"
+    try:
+        connection = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError:
+        raise ClientError(f"connection refused by {where}: is the terminal listening?") from None
+    except TimeoutError:
+        raise ClientError(f"no connection to {where} within {timeout:g} s") from None
+    except OSError as error:
+        raise ClientError(f"cannot connect to {where}: {error.strerror or error}") from None
+    with connection:
+        started = time.monotonic()
+        try:
+            connection.sendall(request_bytes)
+            answer_bytes, closed = _read_answer(connection, started + timeout, quiet_time)
+        except TimeoutError:
+            raise ClientError(f"no complete answer from {where} within {timeout:g} s") from None
+        except OSError as error:
+            raise ClientError(f"connection to {where} failed: {error.strerror or error}") from None
+        elapsed = time.monotonic() - started
+    answer = _decode_answer(answer_bytes, where)
+    return Exchange(request, request_bytes, answer, answer_bytes, elapsed, closed)
+
+
+def _read_answer(connection: socket.socket, deadline: float, quiet_time: float) -> tuple[bytes, bool]:
+    """Read until the terminal closes, a second message starts, or a whole answer is followed by silence."""
+    decoder = FrameDecoder(MAX_ANSWER_SIZE)
+    received = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        whole = bool(decoder.at_boundary and decoder.open_message)
+        if remaining <= 0:
+            if whole:
+                return bytes(received), False
+            raise TimeoutError
+        connection.settimeout(min(quiet_time, remaining) if whole else remaining)
+        try:
+            data = connection.recv(65536)
+        except TimeoutError:
+            if whole:
+                return bytes(received), False
+            raise
+        except ConnectionResetError:
+            if whole:
+                return bytes(received), True
+            raise
+        if not data:
+            return bytes(received), True
+        received += data
+        try:
+            for first in decoder.feed(data):  # a CZ began a second message: the first one is whole
+                return encode(first), False
+        except FrameError:
+            return bytes(received), False  # reported with its position by _decode_answer
+
+
+def _decode_answer(answer_bytes: bytes, where: str) -> Message:
+    if not answer_bytes:
+        raise ClientError(f"{where} closed the connection without answering")
+    decoder = FrameDecoder(MAX_ANSWER_SIZE)
+    try:
+        messages = list(decoder.feed(answer_bytes))
+    except FrameError as error:
+        raise ClientError(f"malformed answer from {where}: {error}") from None
+    if not decoder.at_boundary:
+        raise ClientError(f"malformed answer from {where}: truncated record at byte {decoder.offset}")
+    return messages[0] if messages else decoder.flush()
+
+
+def echo_mismatches(request: Message, answer: Message) -> list[str]:
+    """Echoed tags that differ from the request, as a POS checks them on success (amount: zeros aside)."""
+    sent, got = dict(request), dict(answer)
+    problems = []
+    for tag in ("CA", "CD", "CE"):
+        if tag in sent and got.get(tag) != sent[tag]:
+            problems.append(f"{tag} answered {got.get(tag)!r}, sent {sent[tag]!r}")
+    if "CB" in sent and got.get("CB", "").lstrip("0") != sent["CB"].lstrip("0"):
+        problems.append(f"CB answered {got.get('CB')!r}, sent {sent['CB']!r}")
+    return problems

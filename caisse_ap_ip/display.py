@@ -1,0 +1,57 @@
+"""Human-readable renderings of messages, shared by the client's output and the server's log."""
+
+from __future__ import annotations
+
+from . import tags
+from .amounts import currency_from_number, format_minor_units
+from .protocol import Message
+
+
+def describe_record(tag: str, value: str, currency_number: str | None = None) -> dict[str, str | None]:
+    meaning = tags.meaning(tag, value)
+    if tag == "CB" and value.isdigit():
+        meaning = format_minor_units(int(value), currency_from_number(currency_number or ""))
+    elif tag == "CE":
+        currency = currency_from_number(value)
+        meaning = currency.code if currency else "unknown currency"
+    return {"tag": tag, "name": tags.name(tag), "value": value, "meaning": meaning}
+
+
+def describe(message: Message) -> list[dict[str, str | None]]:
+    currency = dict(message).get("CE")
+    return [describe_record(tag, value, currency) for tag, value in message]
+
+
+def table(message: Message, indent: str = "  ") -> str:
+    lines = []
+    for row in describe(message):
+        meaning = f"  ({row['meaning']})" if row["meaning"] else ""
+        lines.append(f"{indent}{row['tag']}  {row['name']:<34} {row['value']}{meaning}")
+    return "\n".join(lines)
+
+
+def outcome(answer: Message) -> str:
+    """One line: 'success', 'failure: refused (AF=04)', ..."""
+    fields = dict(answer)
+    status = fields.get("AE")
+    if status == "10":
+        return "success"
+    if status == "01":
+        complement = fields.get("AF", "")
+        reason = tags.meaning("AF", complement) or "no reason given"
+        return f"failure: {reason} (AF={complement})" if complement else f"failure: {reason}"
+    if status == "11":
+        return "acknowledged (AE=11, immediate answer)"
+    return f"unexpected status AE={status}" if status else "no status (AE missing)"
+
+
+def summary(request: Message) -> str:
+    """One line about a request: 'debit 112.45 EUR', 'refund 5 JPY (check)'."""
+    fields = dict(request)
+    action = tags.ACTIONS.get(fields.get("CD", ""), f"action {fields.get('CD')!r}")
+    amount = fields.get("CB", "")
+    if amount.isdigit():
+        action += " " + format_minor_units(int(amount), currency_from_number(fields.get("CE", "")))
+    if fields.get("CC") == "00C":
+        action += " (check)"
+    return action

@@ -1,0 +1,173 @@
+"""Caisse-AP over IP records <-> bytes, without any I/O.
+
+A message is a sequence of records ``TAG`` (2 chars) + ``LENGTH`` (3 digits)
++ ``VALUE`` (LENGTH chars), all ASCII, with no delimiter and no overall
+length.  A message always starts with a CZ record, so over a TCP stream the
+only structural boundary between two messages is the CZ that opens the next
+one; when the last message of a stream is complete is a policy decision left
+to the caller (see ``FrameDecoder.flush``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+Record = tuple[str, str]
+Message = list[Record]
+
+HEADER_SIZE = 5
+MAX_VALUE_SIZE = 999
+DEFAULT_MAX_MESSAGE_SIZE = 16384
+_TAG_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_DIGITS = frozenset(b"0123456789")
+
+
+class FrameError(ValueError):
+    """Bytes that are not a valid Caisse-AP message; ``offset`` counts from the stream start."""
+
+    def __init__(self, reason: str, offset: int):
+        super().__init__(f"{reason} at byte {offset}")
+        self.reason = reason
+        self.offset = offset
+
+
+def is_valid_tag(tag: str) -> bool:
+    return len(tag) == 2 and all(ord(c) in _TAG_BYTES for c in tag)
+
+
+def encode_record(tag: str, value: str) -> bytes:
+    if not is_valid_tag(tag):
+        raise ValueError(f"tag {tag!r} is not two upper-case letters or digits")
+    if not value.isascii():
+        raise ValueError(f"value of {tag} is not ASCII")
+    if not 1 <= len(value) <= MAX_VALUE_SIZE:
+        raise ValueError(f"value of {tag} has {len(value)} characters, allowed 1 to {MAX_VALUE_SIZE}")
+    return f"{tag}{len(value):03d}{value}".encode("ascii")
+
+
+def encode(records: Iterable[Record]) -> bytes:
+    return b"".join(encode_record(tag, value) for tag, value in records)
+
+
+def decode(data: bytes, max_size: int | None = None) -> Message:
+    """Decode bytes that hold exactly one whole message (a CZ record inside it starts no new one)."""
+    decoder = FrameDecoder(max_size or max(len(data), 1), split_on_cz=False)
+    list(decoder.feed(data))
+    if not decoder.at_boundary:
+        raise FrameError("truncated record", decoder.offset)
+    return decoder.flush() or []
+
+
+def frame_end(data: bytes) -> int | None:
+    """Length of the longest prefix of ``data`` made of whole, well-formed records, or None."""
+    decoder = FrameDecoder(max(len(data), 1), split_on_cz=False)
+    try:
+        list(decoder.feed(data))
+    except FrameError:
+        return None
+    return decoder.offset - len(decoder.partial)
+
+
+class FrameDecoder:
+    """Cuts a byte stream, received in any pieces, into messages.
+
+    ``feed`` yields every message that a following CZ record has closed; the
+    last message stays open (``open_message``) until the caller decides it is
+    complete and calls ``flush``.  Bytes are checked as soon as they arrive, so
+    the first error raised is the first bad byte of the stream whatever way
+    the stream was cut; after an error the decoder is unusable.
+    """
+
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE, *, split_on_cz: bool = True):
+        self.max_size = max_size
+        self.split_on_cz = split_on_cz
+        self.partial = bytearray()  # the bytes of a record not yet whole
+        self.offset = 0  # stream offset just past the last byte received
+        self._open: Message = []
+        self._open_start = 0  # stream offset of the open message's first byte
+
+    @property
+    def at_boundary(self) -> bool:
+        return not self.partial
+
+    @property
+    def open_message(self) -> Message:
+        return self._open
+
+    def flush(self) -> Message | None:
+        """Take the open message if it ends on a record boundary (None if empty or mid-record)."""
+        if self.partial or not self._open:
+            return None
+        message, self._open = self._open, []
+        self._open_start = self.offset
+        return message
+
+    def feed(self, data: bytes) -> Iterator[Message]:
+        closed: list[Message] = []
+        error = None
+        try:
+            self._consume(data, closed)
+        except FrameError as exc:
+            error = exc
+        yield from closed
+        if error is not None:
+            raise error
+
+    def _consume(self, data: bytes, closed: list[Message]) -> None:
+        partial = self.partial
+        pos = 0
+        while pos < len(data):
+            record_start = self.offset - len(partial)
+            if len(partial) < HEADER_SIZE:
+                take = data[pos : pos + HEADER_SIZE - len(partial)]
+            else:
+                take = data[pos : pos + HEADER_SIZE + int(partial[2:HEADER_SIZE]) - len(partial)]
+            limit = self._message_start(record_start, partial + take[:2]) + self.max_size
+            allowed = take[: max(0, limit - self.offset)]
+            if len(partial) < HEADER_SIZE:
+                self._check_header(allowed, len(partial), self.offset)
+            else:
+                self._check_value(allowed, self.offset)
+            if len(allowed) < len(take):
+                raise FrameError(f"message longer than {self.max_size} bytes", limit)
+            partial += take
+            pos += len(take)
+            self.offset += len(take)
+            if len(partial) < HEADER_SIZE:
+                continue
+            length = int(partial[2:HEADER_SIZE])
+            if length == 0:
+                raise FrameError("record length is zero", record_start + 2)
+            if len(partial) < HEADER_SIZE + length:
+                continue
+            tag = partial[:2].decode("ascii")
+            if self._starts_message(tag):
+                closed.append(self._open)
+                self._open = []
+            if not self._open:
+                self._open_start = record_start
+            self._open.append((tag, partial[HEADER_SIZE:].decode("ascii")))
+            partial.clear()
+
+    def _starts_message(self, tag: bytes | str) -> bool:
+        return self.split_on_cz and bool(self._open) and tag in ("CZ", b"CZ")
+
+    def _message_start(self, record_start: int, record_head: bytes) -> int:
+        if self._open and not self._starts_message(bytes(record_head[:2])):
+            return self._open_start
+        return record_start
+
+    def _check_header(self, chunk: bytes, start: int, offset: int) -> None:
+        for i, byte in enumerate(chunk):
+            where = start + i
+            if byte >= 0x80:
+                raise FrameError("non-ASCII byte", offset + i)
+            if where < 2 and byte not in _TAG_BYTES:
+                raise FrameError("tag is not two upper-case letters or digits", offset + i)
+            if where >= 2 and byte not in _DIGITS:
+                raise FrameError("length is not three digits", offset + i)
+
+    def _check_value(self, chunk: bytes, offset: int) -> None:
+        if not chunk.isascii():
+            first = next(i for i, byte in enumerate(chunk) if byte >= 0x80)
+            raise FrameError("non-ASCII byte", offset + first)

@@ -1,0 +1,171 @@
+"""The terminal on the network: Twisted protocol and factory around ``Terminal``."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from twisted.internet import protocol
+from twisted.protocols.policies import TimeoutMixin
+
+from . import display
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameError, Message, encode
+from .terminal import Terminal
+
+log = logging.getLogger("caisse_ap_ip.server")
+
+MAX_PIPELINED = 16  # requests read ahead on one connection before we stop reading it
+
+
+@dataclass
+class Limits:
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_connections: int = 1000
+    idle_timeout: float = 300.0  # seconds without a byte from the POS while no answer is due
+    assembly_time: float = 0.2  # wait for more records before declaring an incomplete request whole
+
+
+class TerminalConnection(protocol.Protocol, TimeoutMixin):
+    """One POS connection: reassembles requests, answers them one at a time, in order."""
+
+    factory: TerminalFactory
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        peer = self.transport.getPeer()
+        self.peer = f"{peer.host}:{peer.port}"
+        self.counted = factory.active < factory.limits.max_connections
+        if not self.counted:
+            log.warning("%s refused: already %d connections (--max-connections)", self.peer, factory.active)
+            self.transport.abortConnection()
+            return
+        factory.active += 1
+        self.decoder = FrameDecoder(factory.limits.max_message_size)
+        self.pipeline: deque[Message] = deque()
+        self.current: Message | None = None  # the request whose answer is being prepared
+        self.answer_call = None
+        self.assembly_call = None
+        self.paused = False
+        self.setTimeout(factory.limits.idle_timeout)
+        log.debug("%s connected", self.peer)
+
+    def connectionLost(self, reason=None) -> None:
+        if not self.counted:
+            return
+        self.factory.active -= 1
+        self.setTimeout(None)
+        for call in (self.answer_call, self.assembly_call):
+            if call is not None and call.active():
+                call.cancel()
+        if self.current is not None:
+            log.info("%s left before its answer: %s", self.peer, display.summary(self.current))
+        log.debug("%s disconnected", self.peer)
+
+    def timeoutConnection(self) -> None:
+        log.info("%s idle for %g s (--idle-timeout): closing", self.peer, self.factory.limits.idle_timeout)
+        self.transport.loseConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        if self.assembly_call is not None:
+            self.assembly_call.cancel()
+            self.assembly_call = None
+        try:
+            self.pipeline.extend(self.decoder.feed(data))
+        except FrameError as error:
+            self._reject(error)
+            return
+        if len(self.pipeline) >= MAX_PIPELINED and not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+        self._advance()
+
+    def _advance(self) -> None:
+        """Answer queued requests in order until one must wait."""
+        while self.current is None:
+            request = self._next_request()
+            if request is None:
+                return
+            reply = self.factory.terminal.respond(request)
+            if reply.delay > 0:
+                self.current = request
+                self.setTimeout(None)
+                self.answer_call = self.factory.reactor.callLater(reply.delay, self._answer_current)
+                return
+            self._send(request, reply.records)
+
+    def _next_request(self) -> Message | None:
+        if self.paused and len(self.pipeline) < MAX_PIPELINED:
+            self.paused = False
+            self.transport.resumeProducing()
+        if self.pipeline:
+            return self.pipeline.popleft()
+        decoder = self.decoder
+        if decoder.at_boundary and decoder.open_message:
+            if self.factory.terminal.is_complete(decoder.open_message):
+                return decoder.flush()
+            if self.assembly_call is None:
+                self.assembly_call = self.factory.reactor.callLater(
+                    self.factory.limits.assembly_time, self._assembly_expired
+                )
+        return None
+
+    def _assembly_expired(self) -> None:
+        self.assembly_call = None
+        request = self.decoder.flush()
+        if request is not None:
+            self.pipeline.appendleft(request)
+            self._advance()
+
+    def _answer_current(self) -> None:
+        self.answer_call = None
+        request = self.current + self._late_records()
+        self.current = None
+        self._send(request, self.factory.terminal.respond(request).records)
+        self.setTimeout(self.factory.limits.idle_timeout)
+        self._advance()
+
+    def _late_records(self) -> Message:
+        """Records that arrived, without a CZ of their own, while their request was waiting."""
+        if self.pipeline and self.pipeline[0][0][0] != "CZ":
+            return self.pipeline.popleft()
+        if self.decoder.at_boundary and self.decoder.open_message and self.decoder.open_message[0][0] != "CZ":
+            return self.decoder.flush()
+        return []
+
+    def _send(self, request: Message, answer: Message) -> None:
+        self.transport.write(encode(answer))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s request:\n%s\nanswer:\n%s", self.peer, display.table(request), display.table(answer))
+        elif log.isEnabledFor(logging.INFO):
+            log.info("%s %s -> %s", self.peer, display.summary(request), display.outcome(answer))
+
+    def _reject(self, error: FrameError) -> None:
+        request = self.current or self.decoder.open_message
+        if self.answer_call is not None:
+            self.answer_call.cancel()
+            self.answer_call = None
+        self.current = None
+        self.transport.write(encode(self.factory.terminal.reject(request)))
+        log.warning("%s malformed request (%s): answered AF=09 and closed", self.peer, error)
+        self.transport.loseConnection()
+
+
+class TerminalFactory(protocol.Factory):
+    protocol = TerminalConnection
+    noisy = False
+
+    def __init__(self, terminal: Terminal, limits: Limits | None = None, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.terminal = terminal
+        self.limits = limits or Limits()
+        self.reactor = reactor
+        self.active = 0
+
+
+def listen(factory: TerminalFactory, port: int, host: str):
+    """Start listening; raises twisted's CannotListenError when the address cannot be bound."""
+    backlog = max(50, min(factory.limits.max_connections, 4096))
+    return factory.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
