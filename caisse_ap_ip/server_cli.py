@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     from twisted.logger import STDLibLogObserver, globalLogBeginner
 
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    if args.log_level != "debug":
+        logging.getLogger("twisted").setLevel(logging.WARNING)  # no "starting on port" chatter
     settings = TerminalSettings(
         failure=args.failure,
         failure_type=args.failure_type,
@@ -139,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         return cli.EXIT_NO_ANSWER
     address = port.getHost()
     host = f"[{address.host}]" if ":" in address.host else address.host
-    print(f"listening on {host}:{address.port}", flush=True)
-    log.info("terminal ready: %s", _describe(settings))
+    # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
+    reactor.callWhenRunning(print, f"listening on {host}:{address.port}", flush=True)
+    reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(settings))
     reactor.run()
     log.info("stopped")
     return cli.EXIT_SUCCESS
