@@ -10,6 +10,7 @@ to the caller (see ``FrameDecoder.flush``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 Record = tuple[str, str]
@@ -18,8 +19,11 @@ Message = list[Record]
 HEADER_SIZE = 5
 MAX_VALUE_SIZE = 999
 DEFAULT_MAX_MESSAGE_SIZE = 16384
-_TAG_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_TAG_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_TAG_BYTES = frozenset(_TAG_CHARS.encode())
 _DIGITS = frozenset(b"0123456789")
+_VALID_TAGS = frozenset(a + b for a in _TAG_CHARS for b in _TAG_CHARS)
+_WHOLE_HEADER = re.compile(rb"[A-Z0-9]{2}[0-9]{3}")
 
 
 class FrameError(ValueError):
@@ -32,7 +36,7 @@ class FrameError(ValueError):
 
 
 def is_valid_tag(tag: str) -> bool:
-    return len(tag) == 2 and all(ord(c) in _TAG_BYTES for c in tag)
+    return tag in _VALID_TAGS
 
 
 def encode_record(tag: str, value: str) -> bytes:
@@ -46,7 +50,18 @@ def encode_record(tag: str, value: str) -> bytes:
 
 
 def encode(records: Iterable[Record]) -> bytes:
-    return b"".join(encode_record(tag, value) for tag, value in records)
+    if not isinstance(records, list):
+        records = list(records)
+    parts = []
+    for tag, value in records:
+        if tag not in _VALID_TAGS or not 0 < len(value) <= MAX_VALUE_SIZE:
+            encode_record(tag, value)  # raises with the reason
+        parts.append(f"{tag}{len(value):03d}{value}")
+    text = "".join(parts)
+    if not text.isascii():
+        for tag, value in records:
+            encode_record(tag, value)
+    return text.encode("ascii")
 
 
 def decode(data: bytes, max_size: int | None = None) -> Message:
@@ -114,8 +129,8 @@ class FrameDecoder:
             raise error
 
     def _consume(self, data: bytes, closed: list[Message]) -> None:
+        pos = 0 if self.partial or not data.isascii() else self._consume_whole_records(data, closed)
         partial = self.partial
-        pos = 0
         while pos < len(data):
             record_start = self.offset - len(partial)
             if len(partial) < HEADER_SIZE:
@@ -148,6 +163,27 @@ class FrameDecoder:
                 self._open_start = record_start
             self._open.append((tag, partial[HEADER_SIZE:].decode("ascii")))
             partial.clear()
+
+    def _consume_whole_records(self, data: bytes, closed: list[Message]) -> int:
+        """Fast path for the usual case: whole, valid ASCII records; stops where the careful path must take over."""
+        pos, base = 0, self.offset
+        while _WHOLE_HEADER.match(data, pos):
+            end = pos + HEADER_SIZE + int(data[pos + 2 : pos + HEADER_SIZE])
+            if end > len(data) or end == pos + HEADER_SIZE:
+                break
+            tag = data[pos : pos + 2].decode("ascii")
+            new_message = not self._open or (tag == "CZ" and self.split_on_cz)
+            if base + end - (base + pos if new_message else self._open_start) > self.max_size:
+                break
+            if self._open and new_message:
+                closed.append(self._open)
+                self._open = []
+            if new_message:
+                self._open_start = base + pos
+            self._open.append((tag, data[pos + HEADER_SIZE : end].decode("ascii")))
+            pos = end
+        self.offset = base + pos
+        return pos
 
     def _starts_message(self, tag: bytes | str) -> bool:
         return self.split_on_cz and bool(self._open) and tag in ("CZ", b"CZ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -31,13 +32,19 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
 
     factory: TerminalFactory
 
+    @functools.cached_property
+    def peer(self) -> str:
+        address = self.transport.getPeer()
+        return f"{address.host}:{address.port}"
+
+    def __str__(self) -> str:  # log calls pass the connection itself: the peer is formatted only if logged
+        return self.peer
+
     def connectionMade(self) -> None:
         factory = self.factory
-        peer = self.transport.getPeer()
-        self.peer = f"{peer.host}:{peer.port}"
         self.counted = factory.active < factory.limits.max_connections
         if not self.counted:
-            log.warning("%s refused: already %d connections (--max-connections)", self.peer, factory.active)
+            log.warning("%s refused: already %d connections (--max-connections)", self, factory.active)
             self.transport.abortConnection()
             return
         factory.active += 1
@@ -48,7 +55,7 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
         self.assembly_call = None
         self.paused = False
         self.setTimeout(factory.limits.idle_timeout)
-        log.debug("%s connected", self.peer)
+        log.debug("%s connected", self)
 
     def connectionLost(self, reason=None) -> None:
         if not self.counted:
@@ -59,11 +66,11 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
             if call is not None and call.active():
                 call.cancel()
         if self.current is not None:
-            log.info("%s left before its answer: %s", self.peer, display.summary(self.current))
-        log.debug("%s disconnected", self.peer)
+            log.info("%s left before its answer: %s", self, display.summary(self.current))
+        log.debug("%s disconnected", self)
 
     def timeoutConnection(self) -> None:
-        log.info("%s idle for %g s (--idle-timeout): closing", self.peer, self.factory.limits.idle_timeout)
+        log.info("%s idle for %g s (--idle-timeout): closing", self, self.factory.limits.idle_timeout)
         self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
@@ -136,10 +143,12 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
 
     def _send(self, request: Message, answer: Message) -> None:
         self.transport.write(encode(answer))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s request:\n%s\nanswer:\n%s", self.peer, display.table(request), display.table(answer))
-        elif log.isEnabledFor(logging.INFO):
-            log.info("%s %s -> %s", self.peer, display.summary(request), display.outcome(answer))
+        if log.isEnabledFor(logging.DEBUG):  # formatting costs more than answering: only when asked for
+            log.debug(
+                "%s %s -> %s\nrequest:\n%s\nanswer:\n%s",
+                self.peer, display.summary(request), display.outcome(answer),
+                display.table(request), display.table(answer),
+            )  # fmt: skip
 
     def _reject(self, error: FrameError) -> None:
         request = self.current or self.decoder.open_message
@@ -148,7 +157,7 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
             self.answer_call = None
         self.current = None
         self.transport.write(encode(self.factory.terminal.reject(request)))
-        log.warning("%s malformed request (%s): answered AF=09 and closed", self.peer, error)
+        log.warning("%s malformed request (%s): answered AF=09 and closed", self, error)
         self.transport.loseConnection()
 
 

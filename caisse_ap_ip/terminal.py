@@ -9,7 +9,8 @@ from datetime import date
 from .protocol import Message, Record
 
 DEFAULT_VERSION = "0300"
-MANDATORY_TAGS = ("CZ", "CJ", "CA", "CB", "CD", "CE")
+MANDATORY_TAGS = frozenset({"CZ", "CJ", "CA", "CB", "CD", "CE"})
+ALWAYS_MANDATORY_TAGS = frozenset({"CZ", "CJ", "CA", "CD"})
 PAYMENT_ACTIONS = frozenset({"0", "1"})  # debit, credit (refund)
 CHECK_APPLICATION = "00C"
 SUCCESS, FAILURE, IMMEDIATE = "10", "01", "11"
@@ -62,8 +63,7 @@ class Terminal:
 
     def is_complete(self, request: Message) -> bool:
         """Whether a request already holds every tag its action needs."""
-        present = {tag for tag, _ in request}
-        return all(tag in present for tag in MANDATORY_TAGS)
+        return MANDATORY_TAGS.issubset(tag for tag, _ in request)
 
     def respond(self, request: Message) -> Reply:
         fields = dict(request)
@@ -88,11 +88,11 @@ class Terminal:
         return _with({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=FORMAT_ERROR)
 
     def _format_error(self, fields: dict[str, str]) -> str | None:
-        if any(tag not in fields for tag in ("CZ", "CJ", "CA", "CD")):
+        if not ALWAYS_MANDATORY_TAGS.issubset(fields):
             return FORMAT_ERROR
         if fields["CD"] not in PAYMENT_ACTIONS:
             return UNKNOWN_ACTION
-        if any(tag not in fields for tag in MANDATORY_TAGS):
+        if not MANDATORY_TAGS.issubset(fields):
             return FORMAT_ERROR
         amount = fields["CB"]
         if not (amount.isdigit() and len(amount) <= 12):
@@ -114,12 +114,13 @@ class Terminal:
 
     def _pan(self, card: Card) -> str:
         prefix = self.rng.choice(card.pan_prefixes)
-        body = prefix + "".join(self.rng.choice("0123456789") for _ in range(card.pan_length - len(prefix) - 1))
+        digits = card.pan_length - len(prefix) - 1
+        body = f"{prefix}{self.rng.randrange(10**digits):0{digits}d}"
         return body + _luhn_check_digit(body)
 
     def _expiry(self) -> str:
-        year = (self.today.year + self.rng.randint(1, 4)) % 100
-        return f"{year:02d}{self.rng.randint(1, 12):02d}"
+        year = (self.today.year + 1 + self.rng.randrange(4)) % 100
+        return f"{year:02d}{1 + self.rng.randrange(12):02d}"
 
 
 def _with(answer: dict[str, str], **records: str) -> list[Record]:
@@ -132,12 +133,11 @@ def _mask(pan: str) -> str:
 
 
 def _luhn_check_digit(body: str) -> str:
-    total = 0
-    for i, char in enumerate(reversed(body)):
-        digit = int(char)
-        if i % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return str((10 - total % 10) % 10)
+    """The digit that makes ``body`` + digit pass the Luhn check (payment card numbers)."""
+    digits = body.encode("ascii")
+    doubled = sum(_LUHN_DOUBLE[d - 48] for d in digits[::-2])  # every second digit from the right, doubled
+    total = doubled + sum(digits[-2::-2]) - 48 * len(digits[-2::-2])
+    return str(-total % 10)
+
+
+_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)

@@ -272,13 +272,21 @@ def test_a_pos_leaving_before_its_answer_harms_nobody(terminal_server):
     assert "Traceback" not in server.stderr()
 
 
-def test_logs_one_line_per_transaction_at_info(terminal_server):
-    server = terminal_server("-d", "0", "-l", "info")
-    answer_to(server, REQUEST)
-    assert "debit 112.45 EUR -> success" in server.stderr()
-
-
-def test_debug_logs_every_tag_with_its_meaning(terminal_server):
+def test_debug_logs_every_transaction_tag_by_tag(terminal_server):
     server = terminal_server("-d", "0", "-l", "debug")
     answer_to(server, REQUEST)
-    assert "AE  action status" in server.stderr()
+    log = server.stderr()
+    assert "debit 112.45 EUR -> success" in log
+    assert "AE  action status" in log
+
+
+def test_info_logs_no_line_per_transaction_but_anomalies(terminal_server):
+    server = terminal_server("-d", "0", "-l", "info")
+    answer_to(server, REQUEST)
+    with server.connect() as sock:
+        sock.sendall(b"\xff")
+        read_until_closed(sock)
+    log = server.stderr()
+    assert "terminal ready: success (cbcontact) after 0 s, contract 424242" in log
+    assert "debit 112.45 EUR" not in log
+    assert "malformed request (non-ASCII byte at byte 0): answered AF=09 and closed" in log

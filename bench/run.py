@@ -1,0 +1,115 @@
+"""Measure the simulator against the bare answerer in one invocation and print a Markdown report.
+
+    python bench/run.py [--seconds 3]
+
+Everything runs on 127.0.0.1. Servers are subprocesses; the generator runs here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from loadgen import burst, closed_loop
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(command: list[str]) -> tuple[subprocess.Popen, int]:
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    match = re.search(r":(\d+)$", process.stdout.readline().strip())
+    if not match:
+        process.kill()
+        raise SystemExit(f"could not start {command}")
+    return process, int(match[1])
+
+
+def simulator(*options: str) -> tuple[subprocess.Popen, int]:
+    return start([sys.executable, str(ROOT / "caisse-ap-ip-server.py"), "-p", "0", *options])
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def throughput_rows(seconds: float, rounds: int) -> list[str]:
+    """Servers take turns, ``rounds`` times, so that a noisy neighbour hurts them alike; medians are reported."""
+    servers = {
+        "bare answerer": start([sys.executable, str(ROOT / "bench" / "bare_answerer.py")]),
+        "simulator -d 0": simulator("-d", "0"),
+        "simulator -d 0 -l debug": simulator("-d", "0", "-l", "debug"),
+    }
+    rows = []
+    try:
+        for concurrency in (1, 8, 32):
+            runs: dict[str, list[dict]] = {name: [] for name in servers}
+            for _ in range(rounds):
+                for name, (_, port) in servers.items():
+                    runs[name].append(asyncio.run(closed_loop(port, concurrency, seconds)))
+            ceiling = statistics.median(run["tps"] for run in runs["bare answerer"])
+            for name, results in runs.items():
+                tps = statistics.median(run["tps"] for run in results)
+                p50 = statistics.median(run["p50_ms"] for run in results)
+                p99 = statistics.median(run["p99_ms"] for run in results)
+                errors = sum(run["errors"] for run in results)
+                rows.append(
+                    f"| {concurrency} | {name} | {tps:.0f} | {tps / ceiling:.0%} | {p50:.2f} | {p99:.2f} | {errors} |"
+                )
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait()
+    return rows
+
+
+def burst_rows() -> list[str]:
+    process, port = simulator("-d", "1")
+    try:
+        rows = []
+        for concurrency in (50, 500):
+            result = asyncio.run(burst(port, concurrency))
+            rows.append(
+                f"| {concurrency} | {result['answered']}/{concurrency} | {result['wall_s']:.2f} "
+                f"| {result['slowest_s']:.2f} | {', '.join(result['errors']) or '-'} |"
+            )
+        return rows
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per throughput run (default: 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per server and concurrency (default: 5)")
+    args = parser.parse_args()
+    print(f"Machine: {machine()}\n")
+    print(f"Throughput, one connection per transaction, answer at once (-d 0); median of {args.rounds} runs:\n")
+    print("| POS | server | transactions/s | of bare | p50 ms | p99 ms | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("\n".join(throughput_rows(args.seconds, args.rounds)))
+    print("\nSimultaneous POS, each paying once, terminal answering after 1 s (-d 1):\n")
+    print("| POS | answered | wall time s | slowest answer s | errors |")
+    print("|---:|---:|---:|---:|---|")
+    print("\n".join(burst_rows()))
+
+
+if __name__ == "__main__":
+    main()
