@@ -28,7 +28,7 @@ class Exchange:
     request_bytes: bytes
     answer: Message
     answer_bytes: bytes
-    elapsed: float  # seconds from sending the request to having the whole answer
+    elapsed: float  # seconds from sending the request to the answer's last byte
     closed_by_terminal: bool
 
 
@@ -71,46 +71,50 @@ def transact(
         started = time.monotonic()
         try:
             connection.sendall(request_bytes)
-            answer_bytes, closed = _read_answer(connection, started + timeout, quiet_time)
+            answer_bytes, closed, finished = _read_answer(connection, started + timeout, quiet_time)
         except TimeoutError:
             raise ClientError(f"no complete answer from {where} within {timeout:g} s") from None
         except OSError as error:
             raise ClientError(f"connection to {where} failed: {error.strerror or error}") from None
-        elapsed = time.monotonic() - started
     answer = _decode_answer(answer_bytes, where)
-    return Exchange(request, request_bytes, answer, answer_bytes, elapsed, closed)
+    return Exchange(request, request_bytes, answer, answer_bytes, finished - started, closed)
 
 
-def _read_answer(connection: socket.socket, deadline: float, quiet_time: float) -> tuple[bytes, bool]:
-    """Read until the terminal closes, a second message starts, or a whole answer is followed by silence."""
+def _read_answer(connection: socket.socket, deadline: float, quiet_time: float) -> tuple[bytes, bool, float]:
+    """Read until the terminal closes, a second message starts, or a whole answer is followed by silence.
+
+    Returns the bytes, whether the terminal closed the connection, and when the last byte came.
+    """
     decoder = FrameDecoder(MAX_ANSWER_SIZE)
     received = bytearray()
+    last_byte_at = time.monotonic()
     while True:
         remaining = deadline - time.monotonic()
         whole = bool(decoder.at_boundary and decoder.open_message)
         if remaining <= 0:
             if whole:
-                return bytes(received), False
+                return bytes(received), False, last_byte_at
             raise TimeoutError
         connection.settimeout(min(quiet_time, remaining) if whole else remaining)
         try:
             data = connection.recv(65536)
         except TimeoutError:
             if whole:
-                return bytes(received), False
+                return bytes(received), False, last_byte_at
             raise
         except ConnectionResetError:
             if whole:
-                return bytes(received), True
+                return bytes(received), True, last_byte_at
             raise
         if not data:
-            return bytes(received), True
+            return bytes(received), True, last_byte_at
+        last_byte_at = time.monotonic()
         received += data
         try:
             for first in decoder.feed(data):  # a CZ began a second message: the first one is whole
-                return encode(first), False
+                return encode(first), False, last_byte_at
         except FrameError:
-            return bytes(received), False  # reported with its position by _decode_answer
+            return bytes(received), False, last_byte_at  # reported with its position by _decode_answer
 
 
 def _decode_answer(answer_bytes: bytes, where: str) -> Message:

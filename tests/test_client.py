@@ -1,6 +1,7 @@
 """The client library: building requests and reading whole answers however they come."""
 
 import socket
+import time
 from decimal import Decimal
 
 import pytest
@@ -74,17 +75,19 @@ def test_a_fragmented_answer_is_read_whole(pieces):
 
 
 def test_a_terminal_that_closes_after_answering_is_not_waited_for():
+    started = time.monotonic()
     with fake_terminal(answering([ANSWER])) as port:
         exchange = pay(port, quiet_time=30)
     assert exchange.closed_by_terminal
-    assert exchange.elapsed < 30
+    assert time.monotonic() - started < 30
 
 
 def test_a_terminal_that_keeps_the_line_open_is_read_until_quiet():
     with fake_terminal(answering([ANSWER], then_close=False)) as port:
-        exchange = pay(port, quiet_time=0.1)
+        exchange = pay(port, quiet_time=1)
     assert exchange.answer_bytes == ANSWER
     assert not exchange.closed_by_terminal
+    assert exchange.elapsed < 1  # when the answer came, not when the silence ended
 
 
 def test_an_answer_longer_than_1024_bytes_is_read_whole():
@@ -97,10 +100,11 @@ def test_an_answer_longer_than_1024_bytes_is_read_whole():
 
 
 def test_only_the_first_message_is_the_answer():
+    started = time.monotonic()
     with fake_terminal(answering([ANSWER + ANSWER.replace(b"AE00210", b"AE00201")], then_close=False)) as port:
         exchange = pay(port, quiet_time=30)
     assert exchange.answer == decode(ANSWER)
-    assert exchange.elapsed < 30  # the second CZ proved the first message whole
+    assert time.monotonic() - started < 30  # the second CZ proved the first message whole
 
 
 @pytest.mark.parametrize(
