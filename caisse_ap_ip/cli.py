@@ -8,7 +8,8 @@ import logging
 EXIT_SUCCESS = 0
 EXIT_NOT_PERFORMED = 1  # client: the terminal answered AE=01
 EXIT_USAGE = 2
-EXIT_NO_ANSWER = 3  # client: refused, timed out, malformed answer; server: cannot listen
+EXIT_NO_ANSWER = 3  # client: refused, timed out, malformed answer
+EXIT_CANNOT_LISTEN = 3  # server: the address cannot be bound
 EXIT_ACKNOWLEDGED = 4  # client: AE=11, the terminal took the request without a final result
 
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from .protocol import FrameDecoder, FrameError, Message, encode
 DEFAULT_TIMEOUT = 180.0  # a customer may take minutes; the original client waited 180 s too
 DEFAULT_QUIET_TIME = 0.3  # an answer ending on a record boundary is complete after this much silence
 MAX_ANSWER_SIZE = 65536
+log = logging.getLogger("caisse_ap_ip.client")
 POS_SOFTWARE_ID = "012345678901"  # CJ: allocated by the AP to POS vendors; terminals do not check it
 
 
@@ -71,6 +73,7 @@ def transact(
         started = time.monotonic()
         try:
             connection.sendall(request_bytes)
+            log.debug("sent %d bytes to %s: %s", len(request_bytes), where, request_bytes)
             answer_bytes, closed, finished = _read_answer(connection, started + timeout, quiet_time)
         except TimeoutError:
             raise ClientError(f"no complete answer from {where} within {timeout:g} s") from None
@@ -109,6 +112,7 @@ def _read_answer(connection: socket.socket, deadline: float, quiet_time: float) 
         if not data:
             return bytes(received), True, last_byte_at
         last_byte_at = time.monotonic()
+        log.debug("received %d bytes: %s", len(data), data)
         received += data
         try:
             for first in decoder.feed(data):  # a CZ began a second message: the first one is whole

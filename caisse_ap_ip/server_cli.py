@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         port = listen(factory, args.port, args.host)
     except CannotListenError as error:
         print(f"caisse-ap-ip-server: cannot listen on {args.host}:{args.port}: {error.socketError}", file=sys.stderr)
-        return cli.EXIT_NO_ANSWER
+        return cli.EXIT_CANNOT_LISTEN
     address = port.getHost()
     host = f"[{address.host}]" if ":" in address.host else address.host
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
