@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = listen(factory, args.port, args.host)
     except CannotListenError as error:
-        print(f"caisse-ap-ip-server: cannot listen on {args.host}:{args.port}: {error.socketError}", file=sys.stderr)
+        reason = getattr(error.socketError, "strerror", None) or error.socketError
+        print(f"caisse-ap-ip-server: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
         return cli.EXIT_CANNOT_LISTEN
     address = port.getHost()
     host = f"[{address.host}]" if ":" in address.host else address.host
