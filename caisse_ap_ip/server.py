@@ -8,7 +8,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from twisted.internet import protocol
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
 
 from . import display
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameError, Message, encode
@@ -27,6 +29,7 @@ class Limits:
     assembly_time: float = 0.2  # wait for more records before declaring an incomplete request whole
 
 
+@implementer(IHalfCloseableProtocol)
 class TerminalConnection(protocol.Protocol, TimeoutMixin):
     """One POS connection: reassembles requests, answers them one at a time, in order."""
 
@@ -54,6 +57,7 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
         self.answer_call = None
         self.assembly_call = None
         self.paused = False
+        self.input_closed = False  # the POS shut its sending side down: answer, then close
         self.setTimeout(factory.limits.idle_timeout)
         log.debug("%s connected", self)
 
@@ -88,11 +92,29 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
             self.transport.pauseProducing()
         self._advance()
 
+    def readConnectionLost(self) -> None:
+        """The POS has sent all it will send: what ends on a record boundary is a whole request."""
+        self.input_closed = True
+        if self.assembly_call is not None:
+            self.assembly_call.cancel()
+            self.assembly_call = None
+        open_message = self.decoder.open_message
+        if open_message and (self.current is None or open_message[0][0] == "CZ"):
+            last = self.decoder.flush()
+            if last is not None:
+                self.pipeline.append(last)
+        self._advance()
+
+    def writeConnectionLost(self) -> None:
+        self.transport.loseConnection()
+
     def _advance(self) -> None:
         """Answer queued requests in order until one must wait."""
         while self.current is None:
             request = self._next_request()
             if request is None:
+                if self.input_closed:
+                    self.transport.loseConnection()
                 return
             reply = self.factory.terminal.respond(request)
             if reply.delay > 0:
@@ -109,7 +131,7 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
         if self.pipeline:
             return self.pipeline.popleft()
         decoder = self.decoder
-        if decoder.at_boundary and decoder.open_message:
+        if decoder.at_boundary and decoder.open_message and not self.input_closed:
             if self.factory.terminal.is_complete(decoder.open_message):
                 return decoder.flush()
             if self.assembly_call is None:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
 
-from caisse_ap_ip.protocol import decode, encode
+from caisse_ap_ip.protocol import FrameDecoder, decode, encode
 
 CHECK_REQUEST = REQUEST + b"CC00300C"
 
@@ -22,6 +22,7 @@ def answer_to(server, data: bytes) -> dict:
 
 
 def test_prints_its_real_port_and_answers_there(fast_server):
+    assert fast_server.host == "127.0.0.1"  # loopback unless --host says otherwise
     with fast_server.connect() as sock:
         sock.sendall(REQUEST)
         (answer,) = read_answers(sock)
@@ -173,6 +174,36 @@ def test_further_requests_on_the_same_connection_are_answered(fast_server):
         for amount in (b"CB00511245", b"CB0041000", b"CB00205"):
             sock.sendall(REQUEST.replace(b"CB00511245", amount))
             assert dict(read_answers(sock)[0])["CB"] == amount[5:].decode()
+
+
+@pytest.mark.parametrize("duration", ["0", "0.01"])
+def test_many_pipelined_requests_are_all_answered_in_order(terminal_server, duration):
+    server = terminal_server("-d", duration)
+    amounts = [f"{n:04d}" for n in range(1, 41)]
+    with server.connect() as sock:
+        sock.sendall(b"".join(REQUEST.replace(b"CB00511245", b"CB004" + a.encode()) for a in amounts))
+        answers = read_answers(sock, len(amounts))
+    assert [dict(answer)["CB"] for answer in answers] == amounts
+
+
+@pytest.mark.parametrize(
+    "data",
+    [REQUEST, REQUEST[: REQUEST.index(b"CB")], REQUEST + REQUEST, REQUEST[:-10] + b"CC00300C" + REQUEST[-10:]],
+    ids=["whole", "incomplete", "two", "check"],
+)
+def test_a_pos_that_shuts_its_side_down_gets_every_answer_then_eof(terminal_server, data):
+    server = terminal_server("-d", "0.2")
+    with server.connect() as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        received = read_until_closed(sock)
+    messages = list(FrameDecoder().feed(received + b"CZ0040300"))
+    assert [dict(m)["AE"] for m in messages] == (["01"] if data.count(b"CB") == 0 else ["10"] * data.count(b"CZ"))
+
+
+def test_an_answer_being_prepared_outlasts_the_idle_timeout(terminal_server):
+    server = terminal_server("-d", "0.5", "--idle-timeout", "0.1")
+    assert answer_to(server, REQUEST)["AE"] == "10"
 
 
 def test_each_answer_leaves_in_one_piece_for_a_single_recv(fast_server):
