@@ -73,16 +73,6 @@ def decode(data: bytes, max_size: int | None = None) -> Message:
     return decoder.flush() or []
 
 
-def frame_end(data: bytes) -> int | None:
-    """Length of the longest prefix of ``data`` made of whole, well-formed records, or None."""
-    decoder = FrameDecoder(max(len(data), 1), split_on_cz=False)
-    try:
-        list(decoder.feed(data))
-    except FrameError:
-        return None
-    return decoder.offset - len(decoder.partial)
-
-
 class FrameDecoder:
     """Cuts a byte stream, received in any pieces, into messages.
 
