@@ -70,3 +70,8 @@ def format_minor_units(units: int, currency: Currency | None) -> str:
     if currency is None:
         return str(units)
     return f"{Decimal(units).scaleb(-currency.exponent):f} {currency.code}"
+
+
+def format_ticket_amount(units: int, currency: Currency | None) -> str:
+    """As French tickets print it: '112,45 EUR'."""
+    return format_minor_units(units, currency).replace(".", ",")

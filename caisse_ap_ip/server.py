@@ -14,7 +14,7 @@ from zope.interface import implementer
 
 from . import display
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameError, Message, encode
-from .terminal import Terminal
+from .terminal import Reply, Terminal
 
 log = logging.getLogger("caisse_ap_ip.server")
 
@@ -122,7 +122,7 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
                 self.setTimeout(None)
                 self.answer_call = self.factory.reactor.callLater(reply.delay, self._answer_current)
                 return
-            self._send(request, reply.records)
+            self._send(request, reply)
 
     def _next_request(self) -> Message | None:
         if self.paused and len(self.pipeline) < MAX_PIPELINED:
@@ -151,7 +151,7 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
         self.answer_call = None
         request = self.current + self._late_records()
         self.current = None
-        self._send(request, self.factory.terminal.respond(request).records)
+        self._send(request, self.factory.terminal.respond(request))
         self.setTimeout(self.factory.limits.idle_timeout)
         self._advance()
 
@@ -163,8 +163,11 @@ class TerminalConnection(protocol.Protocol, TimeoutMixin):
             return self.decoder.flush()
         return []
 
-    def _send(self, request: Message, answer: Message) -> None:
+    def _send(self, request: Message, reply: Reply) -> None:
+        answer = reply.records
         self.transport.write(encode(answer))
+        if reply.note:
+            log.info("%s %s: %s", self, display.summary(request), reply.note)
         if log.isEnabledFor(logging.DEBUG):  # formatting costs more than answering: only when asked for
             log.debug(
                 "%s %s -> %s\nrequest:\n%s\nanswer:\n%s",

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
+from datetime import datetime
 
-from . import __version__, cli
+from . import __version__, cli, tags
+from .amounts import AmountError, currency_from_code, currency_number
+from .profiles import PROFILES
 from .server import Limits, TerminalFactory, listen
-from .terminal import FAILURE_TYPES, PAYMENT_TYPES, Terminal, TerminalSettings
+from .terminal import FAILURE_TYPES, IMMEDIATE_MODES, PAYMENT_TYPES, Terminal, TerminalSettings
 
 log = logging.getLogger("caisse_ap_ip.server")
 
@@ -19,56 +23,97 @@ def seller_contract(text: str) -> str:
     return text
 
 
+def failure_type(text: str) -> str:
+    """A failure name (refused) or an AF code (04); AF 01 means authorised, which is no failure."""
+    value = text.lower()
+    if value in FAILURE_TYPES or (value in tags.STATUS_COMPLEMENTS and value != "01"):
+        return value
+    names = ", ".join(FAILURE_TYPES)
+    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {names}, or an AF code 00, 02 to 13)")
+
+
+def currencies(text: str) -> frozenset[str] | None:
+    """'all', or ISO 4217 codes separated by commas (EUR,XPF,USD or 978): the ISO numbers accepted."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return frozenset(currency_number(currency_from_code(code)) for code in text.split(",") if code.strip())
+    except AmountError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def terminal_id(text: str) -> str:
+    if len(text) != 12 or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} must be 12 digits")
+    return text
+
+
+def ticket_line(text: str) -> str:
+    if not 1 <= len(text) <= 24:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 to 24 characters")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{text!r} has characters that Latin-1 tickets cannot print") from None
+    return text
+
+
+def clock_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-03-14T10:42:17") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     limits = Limits()
     parser = argparse.ArgumentParser(
         prog="caisse-ap-ip-server",
         description="Simulate a payment terminal speaking Caisse-AP over IP.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add = parser.add_argument
+    add("--version", action="version", version=f"%(prog)s {__version__}")
     cli.add_log_level(parser)
-    parser.add_argument(
+    add(
         "-p",
         "--port",
         type=cli.port_number,
         default=8888,
         help="TCP port to listen on; 0 picks a free one (default: 8888)",
     )
-    parser.add_argument(
+    add(
         "--host",
         default="127.0.0.1",
         help="address to listen on; 0.0.0.0 or :: to accept POS of the LAN (default: 127.0.0.1)",
     )
-    parser.add_argument(
-        "-f", "--failure", action="store_true", help="every payment fails (AE=01) with the --failure-type reason"
-    )
-    parser.add_argument(
+    add("-f", "--failure", action="store_true", help="every payment fails (AE=01) with the --failure-type reason")
+    add(
         "-ft",
         "--failure-type",
-        type=cli.choice(FAILURE_TYPES),
+        type=failure_type,
         default="abandon",
         metavar="TYPE",
-        help="abandon, timeout, refused or forbidden: AF 11, 08, 04, 05 "
-        "(default: abandon); a check always fails with AF 04",
+        help="abandon, timeout, refused or forbidden: AF 11, 08, 04, 05 (default: abandon); also any other "
+        "AF code or name of the README; a check always fails with AF 04",
     )
-    parser.add_argument(
+    add(
         "-d",
         "--duration",
         type=cli.non_negative_float,
         default=3.0,
         metavar="SECONDS",
-        help="time the customer takes before the terminal answers (default: 3)",
+        help="time the customer takes before the terminal answers a payment (default: 3)",
     )
-    parser.add_argument(
+    add(
         "-pt",
         "--payment-type",
         type=cli.choice(PAYMENT_TYPES),
         default="cbcontact",
         metavar="TYPE",
-        help="cbcontact, cbcontactless, amexcontact or amexcontactless: "
-        "the card of successful payments (default: cbcontact)",
+        help="cbcontact, cbcontactless, amexcontact or amexcontactless: the card of successful payments "
+        "(default: cbcontact)",
     )
-    parser.add_argument(
+    add(
         "-sc",
         "--seller-contract",
         type=seller_contract,
@@ -76,37 +121,118 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NUMBER",
         help="merchant contract number returned in CG, at most 10 characters (default: 424242)",
     )
-    parser.add_argument(
+    add(
+        "--profile",
+        type=cli.choice(PROFILES),
+        default="original",
+        metavar="NAME",
+        help=f"answer shapes of a terminal family: {', '.join(PROFILES)} (default: original)",
+    )
+    add(
+        "--currencies",
+        type=currencies,
+        default=None,
+        metavar="LIST",
+        help="currencies accepted, e.g. EUR or EUR,XPF,USD; others get AF=13 (default: all)",
+    )
+    add(
+        "--strict",
+        action="store_true",
+        help="also refuse (AF=09) what real POS software sends off the rules: a 1-digit CB or CA",
+    )
+    add(
+        "--immediate-answer",
+        type=cli.choice(IMMEDIATE_MODES),
+        default="ack",
+        metavar="MODE",
+        help="answer to BA=1: ack (AE=11), accept (AE=10) or busy (AE=01 AF=07) (default: ack)",
+    )
+    add(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of every random value (card numbers, authorisation numbers, expiry dates)",
+    )
+    add(
+        "--clock",
+        type=clock_time,
+        default=None,
+        metavar="DATETIME",
+        help="terminal's clock stopped at this time (tickets, expiry dates), e.g. 2026-03-14T10:42:17",
+    )
+    add(
+        "--terminal-id",
+        type=terminal_id,
+        default="330000000001",
+        metavar="DIGITS",
+        help="CJ of identification answers, 12 digits (default: 330000000001)",
+    )
+    add(
+        "--merchant-name",
+        type=ticket_line,
+        default="BOUTIQUE DEMO",
+        metavar="TEXT",
+        help="merchant name on tickets, at most 24 characters (default: BOUTIQUE DEMO)",
+    )
+    add(
+        "--merchant-town",
+        type=ticket_line,
+        default="75001 PARIS",
+        metavar="TEXT",
+        help="merchant town on tickets, at most 24 characters (default: 75001 PARIS)",
+    )
+    add(
         "--max-message-size",
         type=cli.positive_int,
         default=limits.max_message_size,
         metavar="BYTES",
         help=f"longest request accepted (default: {limits.max_message_size})",
     )
-    parser.add_argument(
+    add(
         "--max-connections",
         type=cli.positive_int,
         default=limits.max_connections,
         metavar="N",
         help=f"simultaneous POS connections (default: {limits.max_connections})",
     )
-    parser.add_argument(
+    add(
         "--idle-timeout",
         type=cli.positive_float,
         default=limits.idle_timeout,
         metavar="SECONDS",
-        help="close a connection that sent nothing for this long while no "
-        f"answer is due (default: {limits.idle_timeout:g})",
+        help=f"close a connection that sent nothing for this long while no answer is due "
+        f"(default: {limits.idle_timeout:g})",
     )
-    parser.add_argument(
+    add(
         "--assembly-time",
         type=cli.non_negative_float,
         default=limits.assembly_time,
         metavar="SECONDS",
-        help="how long to wait for the rest of a request that lacks a "
-        f"mandatory tag before answering AF=09 (default: {limits.assembly_time:g})",
+        help="how long to wait for the rest of a request that lacks a mandatory tag before answering AF=09 "
+        f"(default: {limits.assembly_time:g})",
     )
     return parser
+
+
+def build_terminal(args: argparse.Namespace) -> Terminal:
+    settings = TerminalSettings(
+        failure=args.failure,
+        failure_type=args.failure_type,
+        duration=args.duration,
+        payment_type=args.payment_type,
+        seller_contract=args.seller_contract,
+        profile=args.profile,
+        currencies=args.currencies,
+        strict=args.strict,
+        immediate=args.immediate_answer,
+        terminal_id=args.terminal_id,
+        merchant_name=args.merchant_name,
+        merchant_town=args.merchant_town,
+    )
+    terminal = Terminal(settings, random.Random(args.seed))
+    if args.clock is not None:
+        terminal.clock = lambda: args.clock
+    return terminal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,13 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if args.log_level != "debug":
         logging.getLogger("twisted").setLevel(logging.WARNING)  # no "starting on port" chatter
-    settings = TerminalSettings(
-        failure=args.failure,
-        failure_type=args.failure_type,
-        duration=args.duration,
-        payment_type=args.payment_type,
-        seller_contract=args.seller_contract,
-    )
+    terminal = build_terminal(args)
     limits = Limits(
         max_message_size=args.max_message_size,
         max_connections=args.max_connections,
@@ -133,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         assembly_time=args.assembly_time,
     )
     _allow_open_files(limits.max_connections + 64)
-    factory = TerminalFactory(Terminal(settings), limits, reactor)
+    factory = TerminalFactory(terminal, limits, reactor)
     try:
         port = listen(factory, args.port, args.host)
     except CannotListenError as error:
@@ -144,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     host = f"[{address.host}]" if ":" in address.host else address.host
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
     reactor.callWhenRunning(print, f"listening on {host}:{address.port}", flush=True)
-    reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(settings))
+    reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(terminal.settings))
     reactor.run()
     log.info("stopped")
     return cli.EXIT_SUCCESS
@@ -152,7 +272,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _describe(settings: TerminalSettings) -> str:
     outcome = f"failure ({settings.failure_type})" if settings.failure else f"success ({settings.payment_type})"
-    return f"{outcome} after {settings.duration:g} s, contract {settings.seller_contract}"
+    accepted = (
+        "all currencies" if settings.currencies is None else "currencies " + ",".join(sorted(settings.currencies))
+    )
+    return (
+        f"{outcome} after {settings.duration:g} s, contract {settings.seller_contract}, "
+        f"profile {settings.profile}, {accepted}"
+    )
 
 
 def _allow_open_files(wanted: int) -> None:

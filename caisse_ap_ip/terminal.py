@@ -1,23 +1,57 @@
-"""What a payment terminal answers to a request: pure behaviour, no I/O, no clock."""
+"""What a payment terminal answers to a request: pure behaviour, no I/O (the clock is injected)."""
 
 from __future__ import annotations
 
 import random
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime
 
-from .protocol import Message, Record
+from . import tags, tickets
+from .amounts import currency_from_number, format_ticket_amount
+from .profiles import PROFILES, Profile
+from .protocol import FrameError, Message
 
 DEFAULT_VERSION = "0300"
-MANDATORY_TAGS = frozenset({"CZ", "CJ", "CA", "CB", "CD", "CE"})
-ALWAYS_MANDATORY_TAGS = frozenset({"CZ", "CJ", "CA", "CD"})
-PAYMENT_ACTIONS = frozenset({"0", "1"})  # debit, credit (refund)
 CHECK_APPLICATION = "00C"
 SUCCESS, FAILURE, IMMEDIATE = "10", "01", "11"
-FORMAT_ERROR, UNKNOWN_ACTION, REFUSED = "09", "12", "04"
+REFUSED, NOT_COMPLETED, FORMAT_ERROR, SELECTION_ERROR, UNKNOWN_ACTION, UNSUPPORTED_CURRENCY = (
+    "04", "07", "09", "10", "12", "13",
+)  # fmt: skip
+DEBIT, REFUND, CANCEL, DUPLICATE, DEFERRED = "0", "1", "2", "3", "7"
+TELECOLLECTION, IDENTIFY, PRINT, REBOOT, CTMS, STATUS = "B", "I", "P", "R", "C", "T"
+PAYMENTS = frozenset({DEBIT, REFUND, CANCEL, DEFERRED})
+OPERATIONS = {DEBIT: "DEBIT", REFUND: "CREDIT", CANCEL: "ANNULATION", DEFERRED: "DEBIT DIFFERE"}
 
-# -ft/--failure-type of the original simulator -> AF code
-FAILURE_TYPES = {"abandon": "11", "timeout": "08", "refused": "04", "forbidden": "05"}
+COMMON_TAGS = frozenset({"CZ", "CJ", "CA", "CD"})
+PAYMENT_TAGS = COMMON_TAGS | {"CB", "CE"}
+MANDATORY_TAGS = {action: PAYMENT_TAGS for action in PAYMENTS} | {
+    DUPLICATE: COMMON_TAGS | {"CK"},
+    PRINT: COMMON_TAGS | {"ZT"},
+}
+
+# -ft/--failure-type: the original's four names, then every other AF code a failure can carry
+FAILURE_TYPES = {
+    "abandon": "11",
+    "timeout": "08",
+    "refused": "04",
+    "forbidden": "05",
+    "unknown": "00",
+    "voice-authorisation": "02",
+    "forced": "03",
+    "cardholder-abandon": "06",
+    "not-completed": "07",
+    "format-error": "09",
+    "selection-error": "10",
+    "unknown-action": "12",
+    "currency": "13",
+}
+IMMEDIATE_MODES = {
+    "ack": "AE=11 at once (the original simulator)",
+    "accept": "AE=10 at once: request accepted, its result comes with a transaction status (CD=T)",
+    "busy": "AE=01 AF=07 at once: the terminal is busy",
+}
 
 
 @dataclass(frozen=True)
@@ -27,90 +61,204 @@ class Card:
     aid: str  # AI
     pan_prefixes: tuple[str, ...]
     pan_length: int
+    scheme: str  # as printed on tickets
 
 
 _CB = ("4970", "5132", "4973")  # CB co-badged Visa and Mastercard ranges
 _AMEX = ("34", "37")
 # -pt/--payment-type of the original simulator
 PAYMENT_TYPES = {
-    "cbcontact": Card("001", "1", "A0000000421010", _CB, 16),
-    "cbcontactless": Card("00B", "2", "A0000000421010", _CB, 16),
-    "amexcontact": Card("002", "1", "A00000002501", _AMEX, 15),
-    "amexcontactless": Card("00D", "2", "A00000002501", _AMEX, 15),
+    "cbcontact": Card("001", "1", "A0000000421010", _CB, 16, "CARTE BANCAIRE"),
+    "cbcontactless": Card("00B", "2", "A0000000421010", _CB, 16, "CARTE BANCAIRE"),
+    "amexcontact": Card("002", "1", "A00000002501", _AMEX, 15, "AMERICAN EXPRESS"),
+    "amexcontactless": Card("00D", "2", "A00000002501", _AMEX, 15, "AMERICAN EXPRESS"),
 }
+
+
+def failure_code(failure_type: str) -> str:
+    """AF of a failure type given by name (refused) or code (04)."""
+    return FAILURE_TYPES.get(failure_type, failure_type)
 
 
 @dataclass
 class TerminalSettings:
     failure: bool = False
-    failure_type: str = "abandon"
+    failure_type: str = "abandon"  # a FAILURE_TYPES name or an AF code
     duration: float = 3.0
     payment_type: str = "cbcontact"
     seller_contract: str = "424242"
+    profile: str = "original"
+    currencies: frozenset[str] | None = None  # ISO 4217 numbers accepted; None: every currency
+    strict: bool = False
+    immediate: str = "ack"
+    terminal_id: str = "330000000001"  # CJ of an identification answer
+    merchant_name: str = "BOUTIQUE DEMO"
+    merchant_town: str = "75001 PARIS"
 
 
 @dataclass(frozen=True)
 class Reply:
     records: Message
     delay: float  # seconds to wait before sending, as the customer would take
+    note: str | None = None  # what the terminal shows or prints, for the log
+
+
+@dataclass
+class Transaction:
+    """A payment as the terminal remembers it: for cancellations, duplicata and status requests."""
+
+    action: str
+    amount: int
+    currency: str
+    reference: str | None
+    answer: dict[str, str]
+    ticket: tickets.TicketData
+    cancelled: bool = False
 
 
 @dataclass
 class Terminal:
     settings: TerminalSettings = field(default_factory=TerminalSettings)
     rng: random.Random = field(default_factory=random.Random)
-    today: date = field(default_factory=date.today)
+    clock: Callable[[], datetime] = datetime.now
+    history: deque[Transaction] = field(default_factory=lambda: deque(maxlen=1000))
+
+    @property
+    def profile(self) -> Profile:
+        return PROFILES[self.settings.profile]
 
     def is_complete(self, request: Message) -> bool:
         """Whether a request already holds every tag its action needs."""
-        return MANDATORY_TAGS.issubset(tag for tag, _ in request)
+        present = {tag for tag, _ in request}
+        action = dict(request).get("CD")
+        return action is not None and MANDATORY_TAGS.get(action, COMMON_TAGS).issubset(present)
 
     def respond(self, request: Message) -> Reply:
         fields = dict(request)
         answer = {"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}
-        error = self._format_error(fields)
+        answer.pop("CK", None)  # answers carry CK only inside ZT
+        if self.profile.answer_version:
+            answer["CZ"] = self.profile.answer_version
+        error = self._request_error(request, fields)
         if error:
-            return Reply(_with(answer, AE=FAILURE, AF=error), 0.0)
-        if fields.get("BA") == "1":
-            return Reply(_with(answer, AE=IMMEDIATE), 0.0)
-        is_check = fields.get("CC") == CHECK_APPLICATION
-        if self.settings.failure:
-            code = REFUSED if is_check else FAILURE_TYPES[self.settings.failure_type]
-            return Reply(_with(answer, AE=FAILURE, AF=code), self.settings.duration)
-        answer["AE"] = SUCCESS
-        if not is_check:
-            answer.update(self._card_data(fields))
-        return Reply(list(answer.items()), self.settings.duration)
+            return Reply(_finish(answer, AE=FAILURE, AF=error[0]), 0.0, error[1])
+        action = fields["CD"]
+        if action in PAYMENTS:
+            return self._payment(fields, answer)
+        return _OTHER_ACTIONS[action](self, fields, answer)
 
     def reject(self, request: Message) -> Message:
         """The answer to a request that could not be read whole: echo, AE=01, AF=09."""
         fields = dict(request)
-        return _with({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=FORMAT_ERROR)
+        return _finish({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=FORMAT_ERROR)
 
-    def _format_error(self, fields: dict[str, str]) -> str | None:
-        if not ALWAYS_MANDATORY_TAGS.issubset(fields):
-            return FORMAT_ERROR
-        if fields["CD"] not in PAYMENT_ACTIONS:
-            return UNKNOWN_ACTION
-        if not MANDATORY_TAGS.issubset(fields):
-            return FORMAT_ERROR
-        amount = fields["CB"]
-        if not (amount.isdigit() and len(amount) <= 12):
-            return FORMAT_ERROR
+    def _request_error(self, request: Message, fields: dict[str, str]) -> tuple[str, str] | None:
+        """(AF, reason) for a request the terminal cannot process, checked in the order a terminal would."""
+        if not request or request[0][0] != "CZ":
+            return FORMAT_ERROR, "CZ is not the first record"
+        if len(fields) < len(request):
+            return FORMAT_ERROR, "a tag appears twice"
+        action = fields.get("CD")
+        if action is None:
+            return FORMAT_ERROR, "CD is missing"
+        if action not in self.profile.actions:
+            return UNKNOWN_ACTION, f"action {action!r} is not supported"
+        missing = MANDATORY_TAGS.get(action, COMMON_TAGS).difference(fields)
+        if missing:
+            return FORMAT_ERROR, f"missing {', '.join(sorted(missing))}"
+        for tag, value in request:
+            if tags.SPECS.get(tag, tags.SPECS["CZ"]).direction == tags.TERMINAL_TO_POS:
+                continue  # a tag only terminals send is ignored, like an unknown one
+            problem = tags.value_problem(tag, value, strict=self.settings.strict)
+            if problem:
+                return FORMAT_ERROR, problem
+        rejected = self.profile.rejected_tags.intersection(fields)
+        if rejected:
+            return FORMAT_ERROR, f"{', '.join(sorted(rejected))} refused by this terminal's software"
+        if "CC" in fields and fields["CC"] not in tags.APPLICATIONS:
+            return SELECTION_ERROR, f"no payment application {fields['CC']!r}"
+        if action in PAYMENTS and not self._accepts_currency(fields["CE"]):
+            return UNSUPPORTED_CURRENCY, f"currency {fields['CE']} not accepted"
         return None
 
-    def _card_data(self, request: dict[str, str]) -> dict[str, str]:
+    def _accepts_currency(self, number: str) -> bool:
+        accepted = self.settings.currencies
+        return currency_from_number(number) is not None and (accepted is None or number in accepted)
+
+    # -- payments: debit, refund, cancellation, deferred debit
+
+    def _payment(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+        immediate = request.get("BA") == "1"
+        if immediate and self.settings.immediate == "busy":
+            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "busy")
+        final, transaction = self._perform(request, dict(answer))
+        self.history.append(transaction)
+        if immediate:
+            status = IMMEDIATE if self.settings.immediate == "ack" else SUCCESS
+            return Reply(_finish(answer, AE=status), 0.0)
+        return Reply(list(final.items()), self.settings.duration)
+
+    def _perform(self, request: dict[str, str], answer: dict[str, str]) -> tuple[dict[str, str], Transaction]:
+        action, is_check = request["CD"], request.get("CC") == CHECK_APPLICATION
         card = PAYMENT_TYPES[self.settings.payment_type]
-        return {
+        failure = None
+        original = None
+        if self.settings.failure:
+            failure = REFUSED if is_check else failure_code(self.settings.failure_type)
+        elif action == CANCEL:
+            original = self._debit_to_cancel(request)
+            failure = None if original else REFUSED
+        if failure:
+            answer.update(AE=FAILURE, AF=failure)
+            card_data = self._card_data(card, request)
+            answer.update({tag: card_data[tag] for tag in self.profile.failure_tags})
+            if failure == "11" and self.profile.abandon_amount:
+                answer["CB"] = self.profile.abandon_amount
+        else:
+            answer["AE"] = SUCCESS
+            if self.profile.success_complement:
+                answer["AF"] = self.profile.success_complement
+            if original is not None:
+                original.cancelled = True
+                answer.update({tag: original.answer[tag] for tag in self.profile.card_tags if tag in original.answer})
+            elif not is_check:
+                answer.update(self._card_data(card, request))
+        if self.profile.amount_width and answer["CB"] != self.profile.abandon_amount:
+            answer["CB"] = answer["CB"].zfill(self.profile.amount_width)
+        ticket = self._ticket_data(request, answer, card, is_check, failure)
+        if request.get("CK", "0")[0] == "1":
+            answer["ZT"] = tickets.zt_value(ticket, request["CK"])
+        transaction = Transaction(action, int(request["CB"]), request["CE"], request.get("CH"), answer, ticket)
+        return answer, transaction
+
+    def _debit_to_cancel(self, request: dict[str, str]) -> Transaction | None:
+        """The latest successful debit of this amount and currency (and CH reference, if given) not yet cancelled."""
+        for transaction in reversed(self.history):
+            if (
+                transaction.action in (DEBIT, DEFERRED)
+                and transaction.answer.get("AE") == SUCCESS
+                and not transaction.cancelled
+                and transaction.amount == int(request["CB"])
+                and transaction.currency == request["CE"]
+                and ("CH" not in request or transaction.reference == request["CH"])
+            ):
+                return transaction
+        return None
+
+    def _card_data(self, card: Card, request: dict[str, str]) -> dict[str, str]:
+        pan = self._pan(card)
+        data = {
             "CC": card.application,
             "CI": card.read_mode,
             "AC": f"{self.rng.randrange(1_000_000):06d}",
-            "AA": _mask(self._pan(card)),
+            "AA": pan[:6] + self.profile.mask * (len(pan) - 10) + pan[-4:],
+            "AL": self.profile.pan_type or "1",
             "AI": card.aid,
             "AB": self._expiry(),
             "CF": request.get("CF", "1010000000"),
             "CG": self.settings.seller_contract,
         }
+        return {tag: data[tag] for tag in self.profile.card_tags}
 
     def _pan(self, card: Card) -> str:
         prefix = self.rng.choice(card.pan_prefixes)
@@ -119,17 +267,71 @@ class Terminal:
         return body + _luhn_check_digit(body)
 
     def _expiry(self) -> str:
-        year = (self.today.year + 1 + self.rng.randrange(4)) % 100
+        year = (self.clock().year + 1 + self.rng.randrange(4)) % 100
         return f"{year:02d}{1 + self.rng.randrange(12):02d}"
 
+    def _ticket_data(self, request, answer, card: Card, is_check: bool, failure: str | None) -> tickets.TicketData:
+        settings = self.settings
+        pan = answer.get("AA", "")
+        return tickets.TicketData(
+            operation=OPERATIONS[request["CD"]],
+            scheme="CHEQUE" if is_check else card.scheme,
+            contactless=not is_check and card.read_mode == "2",
+            when=self.clock(),
+            merchant_name=settings.merchant_name,
+            merchant_town=settings.merchant_town,
+            contract=settings.seller_contract,
+            amount=format_ticket_amount(int(request["CB"]), currency_from_number(request["CE"])),
+            aid=None if is_check else card.aid,
+            pan_last4=pan[-4:] if pan else None,
+            authorisation=answer.get("AC") if not failure else None,
+            failure=failure,
+        )
 
-def _with(answer: dict[str, str], **records: str) -> list[Record]:
+    # -- the other actions answer at once
+
+    def _duplicate(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+        if not self.history:
+            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "no ticket to reprint")
+        zt = tickets.zt_value(self.history[-1].ticket, request["CK"], duplicate=True)
+        return Reply(_finish(answer, AE=SUCCESS, ZT=zt), 0.0, "duplicata printed")
+
+    def _identify(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+        answer.update(CZ=self.profile.own_version, CJ=self.settings.terminal_id)
+        return Reply(_finish(answer, AE=SUCCESS), 0.0)
+
+    def _print(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+        try:
+            printed = tickets.decode_tickets(request["ZT"])
+        except (FrameError, ValueError):
+            return Reply(_finish(answer, AE=FAILURE, AF=FORMAT_ERROR), 0.0, "ZT is not CK/AK records in base64")
+        text = "\n".join(ticket for _, ticket in printed)
+        return Reply(_finish(answer, AE=SUCCESS), 0.0, f"printed:\n{text}")
+
+    def _acknowledge(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+        return Reply(_finish(answer, AE=SUCCESS), 0.0, tags.ACTIONS[request["CD"]])
+
+    def _status(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+        """The last payment's result: a guess at what CD=T answers, no public source shows it."""
+        if not self.history:
+            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "no transaction yet")
+        last = {tag: value for tag, value in self.history[-1].answer.items() if tag not in COMMON_TAGS}
+        return Reply(list({**answer, **last}.items()), 0.0)
+
+
+_OTHER_ACTIONS = {
+    DUPLICATE: Terminal._duplicate,
+    IDENTIFY: Terminal._identify,
+    PRINT: Terminal._print,
+    TELECOLLECTION: Terminal._acknowledge,
+    REBOOT: Terminal._acknowledge,
+    CTMS: Terminal._acknowledge,
+    STATUS: Terminal._status,
+}
+
+
+def _finish(answer: dict[str, str], **records: str) -> Message:
     return list({**answer, **records}.items())
-
-
-def _mask(pan: str) -> str:
-    """First six and last four digits kept, as on French card tickets."""
-    return pan[:6] + "#" * (len(pan) - 10) + pan[-4:]
 
 
 def _luhn_check_digit(body: str) -> str:

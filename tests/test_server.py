@@ -63,7 +63,7 @@ def test_a_port_in_use_is_reported_with_a_non_zero_exit(fast_server):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-ft", "bogus"], "invalid choice 'bogus' (choose from abandon, timeout, refused, forbidden)"),
+        (["-ft", "bogus"], "invalid choice 'bogus' (choose from abandon, timeout, refused, forbidden, "),
         (["-pt", "visa"], "invalid choice 'visa'"),
         (["-l", "verbose"], "invalid choice 'verbose'"),
         (["-sc", "12345678901"], "1 to 10 printable ASCII characters"),

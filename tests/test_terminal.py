@@ -1,7 +1,7 @@
 """The terminal's decisions, without any network."""
 
 import random
-from datetime import date
+from datetime import datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ ECHO = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
 
 
 def terminal(**settings) -> Terminal:
-    return Terminal(TerminalSettings(**settings), random.Random(7), date(2026, 11, 29))
+    return Terminal(TerminalSettings(**settings), random.Random(7), lambda: datetime(2026, 11, 29, 11, 42, 17))
 
 
 def luhn_valid(digits: str) -> bool:
@@ -96,8 +96,8 @@ def test_a_missing_mandatory_tag_is_a_format_error_in_every_mode(missing, failur
     assert "AC" not in fields
 
 
-@pytest.mark.parametrize("action", ["2", "9", "X", "I"])
-def test_actions_other_than_debit_and_refund_are_unknown(action):
+@pytest.mark.parametrize("action", ["9", "X", "4"])
+def test_actions_outside_the_protocol_are_unknown(action):
     request = [(tag, action if tag == "CD" else value) for tag, value in REQUEST]
     assert dict(terminal().respond(request).records)["AF"] == "12"
 
