@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import time
@@ -26,7 +27,7 @@ class ClientError(Exception):
 
 @dataclass
 class Exchange:
-    request: Message
+    request: Message | bytes
     request_bytes: bytes
     answer: Message
     answer_bytes: bytes
@@ -34,32 +35,93 @@ class Exchange:
     closed_by_terminal: bool
 
 
+ACTIONS = {  # --action -> CD
+    "debit": "0",
+    "refund": "1",
+    "cancel": "2",
+    "duplicate": "3",
+    "deferred": "7",
+    "telecollection": "B",
+    "identify": "I",
+    "print": "P",
+    "reboot": "R",
+    "ctms": "C",
+    "status": "T",
+}
+PAYMENT_ACTIONS = ("debit", "refund", "cancel", "deferred")
+TICKETS = {"customer": "0", "merchant": "1", "both": "2"}
+TICKET_FORMATS = {"text": "0", "html": "1"}
+
+
+def build_request(
+    action: str = "debit",
+    amount: Decimal = Decimal("112.45"),
+    currency: Currency = Currency.EUR,
+    *,
+    check: bool = False,
+    pos_number: str = "01",
+    immediate: bool = False,
+    ticket: str | None = None,
+    ticket_format: str = "text",
+    private_data: str | None = None,
+    reference: str | None = None,
+    version: str = "0300",
+    print_text: str | None = None,
+) -> Message:
+    """A request as a cash register builds it; payments in the original client's tag order.
+
+    A negative amount makes a debit a refund (CD=1), as in the original client.
+    """
+    records = [("CZ", version), ("CJ", POS_SOFTWARE_ID), ("CA", pos_number)]
+    if action in PAYMENT_ACTIONS:
+        code = ACTIONS["refund"] if action == "debit" and amount < 0 else ACTIONS[action]
+        records += [
+            ("CE", currency_number(currency)),
+            ("BA", "1" if immediate else "0"),
+            ("CD", code),
+            ("CB", encode_amount(to_minor_units(amount, currency))),
+        ]
+        if check:
+            records.append(("CC", "00C"))
+    else:
+        records.append(("CD", ACTIONS[action]))
+    if action == "duplicate" and ticket is None:
+        ticket = "customer"
+    if ticket is not None:
+        records.append(("CK", f"1{TICKETS[ticket]}{TICKET_FORMATS[ticket_format]}"))
+    if action == "print":
+        text = (print_text or "").encode("latin-1")
+        buffer = encode([("CK", f"10{TICKET_FORMATS[ticket_format]}"), ("AK", base64.b64encode(text).decode())])
+        records.append(("ZT", buffer.decode("ascii")))
+    if private_data is not None:
+        records.append(("CF", private_data))
+    if reference is not None:
+        records.append(("CH", reference))
+    return records
+
+
 def payment_request(amount: Decimal, currency: Currency, *, check: bool = False) -> Message:
     """The request the original client sends; a negative amount is a refund (CD=1)."""
-    records = [
-        ("CZ", "0300"),
-        ("CJ", POS_SOFTWARE_ID),
-        ("CA", "01"),
-        ("CE", currency_number(currency)),
-        ("BA", "0"),
-        ("CD", "1" if amount < 0 else "0"),
-        ("CB", encode_amount(to_minor_units(amount, currency))),
-    ]
-    if check:
-        records.append(("CC", "00C"))
-    return records
+    return build_request("debit", amount, currency, check=check)
+
+
+def with_records(request: Message, extra: Message) -> Message:
+    """``request`` with each extra record replacing the one of the same tag, or appended."""
+    replaced = dict(extra)
+    result = [(tag, replaced.pop(tag, value)) for tag, value in request]
+    return result + [(tag, value) for tag, value in extra if tag in replaced]
 
 
 def transact(
     host: str,
     port: int,
-    request: Message,
+    request: Message | bytes,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     quiet_time: float = DEFAULT_QUIET_TIME,
 ) -> Exchange:
-    """Send one request on a new connection and return the terminal's whole answer."""
-    request_bytes = encode(request)
+    """Send one request (records, or raw bytes sent as they are) on a new connection; return the whole answer."""
+    request_bytes = request if isinstance(request, bytes) else encode(request)
     where = f"{host}:{port}"
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
@@ -137,6 +199,8 @@ def _decode_answer(answer_bytes: bytes, where: str) -> Message:
 def echo_mismatches(request: Message, answer: Message) -> list[str]:
     """Echoed tags that differ from the request, as a POS checks them on success (amount: zeros aside)."""
     sent, got = dict(request), dict(answer)
+    if sent.get("CD") not in ("0", "1", "2", "7"):
+        return []  # only payments echo the amount
     problems = []
     for tag in ("CA", "CD", "CE"):
         if tag in sent and got.get(tag) != sent[tag]:

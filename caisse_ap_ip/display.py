@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from . import tags
 from .amounts import currency_from_number, format_minor_units
-from .protocol import Message
+from .protocol import FrameError, Message
+from .tickets import decode_tickets
 
 
 def describe_record(tag: str, value: str, currency_number: str | None = None) -> dict[str, str | None]:
     meaning = tags.meaning(tag, value)
+    if tag == "ZT":
+        meaning = "; ".join(ticket["meaning"] for ticket in _zt_tickets(value)) or "no ticket"
     if tag == "CB" and value.isdigit():
         meaning = format_minor_units(int(value), currency_from_number(currency_number or ""))
     elif tag == "CE":
@@ -22,11 +25,26 @@ def describe(message: Message) -> list[dict[str, str | None]]:
     return [describe_record(tag, value, currency) for tag, value in message]
 
 
+def tickets(message: Message) -> list[dict[str, str]]:
+    """The tickets carried by a message's ZT, decoded: [{"ck", "meaning", "text"}]."""
+    zt = dict(message).get("ZT")
+    return _zt_tickets(zt) if zt else []
+
+
+def _zt_tickets(zt: str) -> list[dict[str, str]]:
+    try:
+        found = decode_tickets(zt)
+    except (FrameError, ValueError):
+        return [{"ck": "", "meaning": "unreadable tickets", "text": ""}]
+    return [{"ck": ck, "meaning": tags.ticket_meaning(ck) or f"CK {ck}", "text": text} for ck, text in found]
+
+
 def table(message: Message, indent: str = "  ") -> str:
     lines = []
     for row in describe(message):
         meaning = f"  ({row['meaning']})" if row["meaning"] else ""
-        lines.append(f"{indent}{row['tag']}  {row['name']:<34} {row['value']}{meaning}")
+        value = row["value"] if len(row["value"]) <= 48 else f"{row['value'][:40]}… ({len(row['value'])} chars)"
+        lines.append(f"{indent}{row['tag']}  {row['name']:<34} {value}{meaning}")
     return "\n".join(lines)
 
 
@@ -50,7 +68,7 @@ def summary(request: Message) -> str:
     fields = dict(request)
     action = tags.ACTIONS.get(fields.get("CD", ""), f"action {fields.get('CD')!r}")
     amount = fields.get("CB", "")
-    if amount.isdigit():
+    if amount.isdigit() and fields.get("CD") in ("0", "1", "2", "7"):
         action += " " + format_minor_units(int(amount), currency_from_number(fields.get("CE", "")))
     if fields.get("CC") == "00C":
         action += " (check)"

@@ -136,7 +136,8 @@ class Terminal:
     def respond(self, request: Message) -> Reply:
         fields = dict(request)
         answer = {"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}
-        answer.pop("CK", None)  # answers carry CK only inside ZT
+        answer.pop("CK", None)  # answers carry CK only inside ZT,
+        answer.pop("ZT", None)  # and ZT only for the terminal's own tickets
         if self.profile.answer_version:
             answer["CZ"] = self.profile.answer_version
         error = self._request_error(request, fields)
