@@ -69,6 +69,8 @@ def encode_amount(units: int) -> str:
 def format_minor_units(units: int, currency: Currency | None) -> str:
     if currency is None:
         return str(units)
+    if currency.exponent is None:  # XXX, XAU...: no minor unit, nothing to scale
+        return f"{units} {currency.code}"
     return f"{Decimal(units).scaleb(-currency.exponent):f} {currency.code}"
 
 

@@ -51,6 +51,7 @@ ACTIONS = {  # --action -> CD
 PAYMENT_ACTIONS = ("debit", "refund", "cancel", "deferred")
 TICKETS = {"customer": "0", "merchant": "1", "both": "2"}
 TICKET_FORMATS = {"text": "0", "html": "1"}
+DEFAULT_PRINT_TEXT = "IMPRESSION DE TEST\n"
 
 
 def build_request(
@@ -90,7 +91,7 @@ def build_request(
     if ticket is not None:
         records.append(("CK", f"1{TICKETS[ticket]}{TICKET_FORMATS[ticket_format]}"))
     if action == "print":
-        text = (print_text or "").encode("latin-1")
+        text = (print_text or DEFAULT_PRINT_TEXT).encode("latin-1")
         buffer = encode([("CK", f"10{TICKET_FORMATS[ticket_format]}"), ("AK", base64.b64encode(text).decode())])
         records.append(("ZT", buffer.decode("ascii")))
     if private_data is not None:

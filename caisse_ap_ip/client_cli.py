@@ -12,6 +12,7 @@ from . import __version__, cli, display
 from .amounts import AmountError, currency_from_code, parse_amount
 from .client import (
     ACTIONS,
+    DEFAULT_PRINT_TEXT,
     DEFAULT_QUIET_TIME,
     DEFAULT_TIMEOUT,
     TICKET_FORMATS,
@@ -137,7 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NNNN",
         help="CZ of the request (default: 0300)",
     )
-    add("--print-text", default="", metavar="TEXT", help="what the print action prints (Latin-1 text)")
+    add(
+        "--print-text",
+        default=DEFAULT_PRINT_TEXT,
+        metavar="TEXT",
+        help="what the print action prints, Latin-1 text; \\n for a new line (default: IMPRESSION DE TEST)",
+    )
     add(
         "--tag",
         type=tag_assignment,
@@ -188,7 +194,7 @@ def request_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> M
             private_data=args.private_data,
             reference=args.reference,
             version=args.protocol_version,
-            print_text=args.print_text,
+            print_text=args.print_text.replace("\\n", "\n"),
         )
     except AmountError as error:
         parser.error(str(error))

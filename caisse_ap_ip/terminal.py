@@ -184,7 +184,9 @@ class Terminal:
 
     def _accepts_currency(self, number: str) -> bool:
         accepted = self.settings.currencies
-        return currency_from_number(number) is not None and (accepted is None or number in accepted)
+        currency = currency_from_number(number)
+        payable = currency is not None and currency.exponent is not None
+        return payable and (accepted is None or number in accepted)
 
     # -- payments: debit, refund, cancellation, deferred debit
 
