@@ -19,7 +19,7 @@ SERVER_SCRIPT = ROOT / "caisse-ap-ip-server.py"
 CLIENT_SCRIPT = ROOT / "caisse-ap-ip-client.py"
 LISTENING = re.compile(r"listening on (?P<host>.+):(?P<port>\d+)\n")
 REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
-ANSWER_END_TAGS = {"AE", "AF", "CG"}  # the last tag of every answer shape the simulator sends
+ANSWER_END_TAGS = {"AE", "AF", "CG", "ZT"}  # the last tag of every answer shape the simulator sends
 WAIT = 10.0  # upper bound for anything expected to happen; never a synchronisation sleep
 
 
