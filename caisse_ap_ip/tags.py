@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 
 ACTIONS = {
@@ -175,6 +176,15 @@ def ticket_meaning(ck: str) -> str | None:
     if ck[0] == "0":
         return TICKET_POSITIONS[0]["0"]
     return f"{TICKET_POSITIONS[1][ck[1]]}, {TICKET_POSITIONS[2][ck[2]]}"
+
+
+@functools.lru_cache(maxsize=4096)  # requests repeat the same values; only amounts and references vary
+def request_value_problem(tag: str, value: str, strict: bool = False) -> str | None:
+    """Why a request's value breaks the dictionary, or None; unknown tags and tags only terminals send pass."""
+    spec = SPECS.get(tag)
+    if spec is None or spec.direction == TERMINAL_TO_POS:
+        return None
+    return value_problem(tag, value, strict=strict)
 
 
 def value_problem(tag: str, value: str, *, strict: bool = False) -> str | None:

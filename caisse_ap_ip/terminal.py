@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -112,7 +113,7 @@ class Transaction:
     currency: str
     reference: str | None
     answer: dict[str, str]
-    ticket: tickets.TicketData
+    ticket: Callable[[], tickets.TicketData]  # built when printed: most payments never print one
     cancelled: bool = False
 
 
@@ -168,9 +169,7 @@ class Terminal:
         if missing:
             return FORMAT_ERROR, f"missing {', '.join(sorted(missing))}"
         for tag, value in request:
-            if tags.SPECS.get(tag, tags.SPECS["CZ"]).direction == tags.TERMINAL_TO_POS:
-                continue  # a tag only terminals send is ignored, like an unknown one
-            problem = tags.value_problem(tag, value, strict=self.settings.strict)
+            problem = tags.request_value_problem(tag, value, self.settings.strict)
             if problem:
                 return FORMAT_ERROR, problem
         rejected = self.profile.rejected_tags.intersection(fields)
@@ -228,9 +227,9 @@ class Terminal:
                 answer.update(self._card_data(card, request))
         if self.profile.amount_width and answer["CB"] != self.profile.abandon_amount:
             answer["CB"] = answer["CB"].zfill(self.profile.amount_width)
-        ticket = self._ticket_data(request, answer, card, is_check, failure)
+        ticket = functools.partial(self._ticket_data, request, answer, card, is_check, failure, self.clock())
         if request.get("CK", "0")[0] == "1":
-            answer["ZT"] = tickets.zt_value(ticket, request["CK"])
+            answer["ZT"] = tickets.zt_value(ticket(), request["CK"])
         transaction = Transaction(action, int(request["CB"]), request["CE"], request.get("CH"), answer, ticket)
         return answer, transaction
 
@@ -273,14 +272,16 @@ class Terminal:
         year = (self.clock().year + 1 + self.rng.randrange(4)) % 100
         return f"{year:02d}{1 + self.rng.randrange(12):02d}"
 
-    def _ticket_data(self, request, answer, card: Card, is_check: bool, failure: str | None) -> tickets.TicketData:
+    def _ticket_data(
+        self, request, answer, card: Card, is_check: bool, failure: str | None, when: datetime
+    ) -> tickets.TicketData:
         settings = self.settings
         pan = answer.get("AA", "")
         return tickets.TicketData(
             operation=OPERATIONS[request["CD"]],
             scheme="CHEQUE" if is_check else card.scheme,
             contactless=not is_check and card.read_mode == "2",
-            when=self.clock(),
+            when=when,
             merchant_name=settings.merchant_name,
             merchant_town=settings.merchant_town,
             contract=settings.seller_contract,
@@ -296,7 +297,7 @@ class Terminal:
     def _duplicate(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         if not self.history:
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "no ticket to reprint")
-        zt = tickets.zt_value(self.history[-1].ticket, request["CK"], duplicate=True)
+        zt = tickets.zt_value(self.history[-1].ticket(), request["CK"], duplicate=True)
         return Reply(_finish(answer, AE=SUCCESS, ZT=zt), 0.0, "duplicata printed")
 
     def _identify(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
