@@ -8,6 +8,7 @@ from iso4217 import Currency
 
 MAX_MINOR_UNITS = 999_999_999_999  # CB holds at most 12 digits
 _BY_NUMBER = {str(currency.number).zfill(3): currency for currency in Currency}
+PAYABLE_NUMBERS = frozenset(number for number, currency in _BY_NUMBER.items() if currency.exponent is not None)
 
 
 class AmountError(ValueError):

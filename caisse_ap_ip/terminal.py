@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from . import tags, tickets
-from .amounts import currency_from_number, format_ticket_amount
+from .amounts import PAYABLE_NUMBERS, currency_from_number, format_ticket_amount
 from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
 
 DEFAULT_VERSION = "0300"
 CHECK_APPLICATION = "00C"
 SUCCESS, FAILURE, IMMEDIATE = "10", "01", "11"
-REFUSED, NOT_COMPLETED, FORMAT_ERROR, SELECTION_ERROR, UNKNOWN_ACTION, UNSUPPORTED_CURRENCY = (
-    "04", "07", "09", "10", "12", "13",
+REFUSED, NOT_COMPLETED, FORMAT_ERROR, SELECTION_ERROR, OPERATOR_ABANDON, UNKNOWN_ACTION, UNSUPPORTED_CURRENCY = (
+    "04", "07", "09", "10", "11", "12", "13",
 )  # fmt: skip
 DEBIT, REFUND, CANCEL, DUPLICATE, DEFERRED = "0", "1", "2", "3", "7"
 TELECOLLECTION, IDENTIFY, PRINT, REBOOT, CTMS, STATUS = "B", "I", "P", "R", "C", "T"
@@ -183,9 +183,7 @@ class Terminal:
 
     def _accepts_currency(self, number: str) -> bool:
         accepted = self.settings.currencies
-        currency = currency_from_number(number)
-        payable = currency is not None and currency.exponent is not None
-        return payable and (accepted is None or number in accepted)
+        return number in PAYABLE_NUMBERS and (accepted is None or number in accepted)
 
     # -- payments: debit, refund, cancellation, deferred debit
 
@@ -202,7 +200,7 @@ class Terminal:
 
     def _perform(self, request: dict[str, str], answer: dict[str, str]) -> tuple[dict[str, str], Transaction]:
         action, is_check = request["CD"], request.get("CC") == CHECK_APPLICATION
-        card = PAYMENT_TYPES[self.settings.payment_type]
+        card, profile = PAYMENT_TYPES[self.settings.payment_type], self.profile
         failure = None
         original = None
         if self.settings.failure:
@@ -212,21 +210,22 @@ class Terminal:
             failure = None if original else REFUSED
         if failure:
             answer.update(AE=FAILURE, AF=failure)
-            card_data = self._card_data(card, request)
-            answer.update({tag: card_data[tag] for tag in self.profile.failure_tags})
-            if failure == "11" and self.profile.abandon_amount:
-                answer["CB"] = self.profile.abandon_amount
+            if profile.failure_tags:
+                card_data = self._card_data(card, request, profile)
+                answer.update({tag: card_data[tag] for tag in profile.failure_tags})
+            if failure == OPERATOR_ABANDON and profile.abandon_amount:
+                answer["CB"] = profile.abandon_amount
         else:
             answer["AE"] = SUCCESS
-            if self.profile.success_complement:
-                answer["AF"] = self.profile.success_complement
+            if profile.success_complement:
+                answer["AF"] = profile.success_complement
             if original is not None:
                 original.cancelled = True
-                answer.update({tag: original.answer[tag] for tag in self.profile.card_tags if tag in original.answer})
+                answer.update({tag: original.answer[tag] for tag in profile.card_tags if tag in original.answer})
             elif not is_check:
-                answer.update(self._card_data(card, request))
-        if self.profile.amount_width and answer["CB"] != self.profile.abandon_amount:
-            answer["CB"] = answer["CB"].zfill(self.profile.amount_width)
+                answer.update(self._card_data(card, request, profile))
+        if profile.amount_width and answer["CB"] != profile.abandon_amount:
+            answer["CB"] = answer["CB"].zfill(profile.amount_width)
         ticket = functools.partial(self._ticket_data, request, answer, card, is_check, failure, self.clock())
         if request.get("CK", "0")[0] == "1":
             answer["ZT"] = tickets.zt_value(ticket(), request["CK"])
@@ -247,30 +246,24 @@ class Terminal:
                 return transaction
         return None
 
-    def _card_data(self, card: Card, request: dict[str, str]) -> dict[str, str]:
-        pan = self._pan(card)
+    def _card_data(self, card: Card, request: dict[str, str], profile: Profile) -> dict[str, str]:
+        # one draw for every random value: authorisation number, expiry, card number
+        draw, authorisation = divmod(self.rng.getrandbits(128), 1_000_000)
+        draw, months_ahead = divmod(draw, 48)
+        pan = _pan(card, draw)
+        year, month = self.clock().year + 1 + months_ahead // 12, 1 + months_ahead % 12
         data = {
             "CC": card.application,
             "CI": card.read_mode,
-            "AC": f"{self.rng.randrange(1_000_000):06d}",
-            "AA": pan[:6] + self.profile.mask * (len(pan) - 10) + pan[-4:],
-            "AL": self.profile.pan_type or "1",
+            "AC": f"{authorisation:06d}",
+            "AA": pan[:6] + profile.mask * (len(pan) - 10) + pan[-4:],
+            "AL": profile.pan_type or "1",
             "AI": card.aid,
-            "AB": self._expiry(),
+            "AB": f"{year % 100:02d}{month:02d}",
             "CF": request.get("CF", "1010000000"),
             "CG": self.settings.seller_contract,
         }
-        return {tag: data[tag] for tag in self.profile.card_tags}
-
-    def _pan(self, card: Card) -> str:
-        prefix = self.rng.choice(card.pan_prefixes)
-        digits = card.pan_length - len(prefix) - 1
-        body = f"{prefix}{self.rng.randrange(10**digits):0{digits}d}"
-        return body + _luhn_check_digit(body)
-
-    def _expiry(self) -> str:
-        year = (self.clock().year + 1 + self.rng.randrange(4)) % 100
-        return f"{year:02d}{1 + self.rng.randrange(12):02d}"
+        return {tag: data[tag] for tag in profile.card_tags}
 
     def _ticket_data(
         self, request, answer, card: Card, is_check: bool, failure: str | None, when: datetime
@@ -297,8 +290,10 @@ class Terminal:
     def _duplicate(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         if not self.history:
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "no ticket to reprint")
+        if request["CK"][0] != "1":  # printed on the terminal only
+            return Reply(_finish(answer, AE=SUCCESS), 0.0, "duplicata printed")
         zt = tickets.zt_value(self.history[-1].ticket(), request["CK"], duplicate=True)
-        return Reply(_finish(answer, AE=SUCCESS, ZT=zt), 0.0, "duplicata printed")
+        return Reply(_finish(answer, AE=SUCCESS, ZT=zt), 0.0, "duplicata printed and sent")
 
     def _identify(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         answer.update(CZ=self.profile.own_version, CJ=self.settings.terminal_id)
@@ -334,16 +329,24 @@ _OTHER_ACTIONS = {
 }
 
 
+def _pan(card: Card, draw: int) -> str:
+    """A Luhn-valid card number of the brand, from a random integer."""
+    draw, which = divmod(draw, len(card.pan_prefixes))
+    prefix = card.pan_prefixes[which]
+    digits = card.pan_length - len(prefix) - 1
+    body = f"{prefix}{draw % 10**digits:0{digits}d}"
+    return body + _luhn_check_digit(body)
+
+
 def _finish(answer: dict[str, str], **records: str) -> Message:
     return list({**answer, **records}.items())
 
 
 def _luhn_check_digit(body: str) -> str:
     """The digit that makes ``body`` + digit pass the Luhn check (payment card numbers)."""
-    digits = body.encode("ascii")
-    doubled = sum(_LUHN_DOUBLE[d - 48] for d in digits[::-2])  # every second digit from the right, doubled
-    total = doubled + sum(digits[-2::-2]) - 48 * len(digits[-2::-2])
+    doubled = body[::-2].translate(_LUHN_DOUBLE)  # every second digit from the right, doubled, digits summed
+    total = sum(doubled.encode()) + sum(body[-2::-2].encode()) - 48 * len(body)
     return str(-total % 10)
 
 
-_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")

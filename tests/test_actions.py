@@ -73,6 +73,13 @@ def test_duplicata_reprints_the_last_ticket():
     assert reply.delay == 0
 
 
+def test_a_duplicata_with_ck_000_is_printed_on_the_terminal_only():
+    term = terminal()
+    term.respond(request())
+    fields = answer(term, with_records(request("duplicate"), [("CK", "000")]))
+    assert fields["AE"] == "10" and "ZT" not in fields
+
+
 def test_identification_answers_with_the_terminal_own_version_and_identifier():
     assert encode(terminal(terminal_id="123456789012").respond(request("identify")).records) == (
         b"CZ0040301CJ012123456789012CA00201CD001IAE00210"
