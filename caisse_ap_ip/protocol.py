@@ -23,7 +23,7 @@ _TAG_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TAG_BYTES = frozenset(_TAG_CHARS.encode())
 _DIGITS = frozenset(b"0123456789")
 _VALID_TAGS = frozenset(a + b for a in _TAG_CHARS for b in _TAG_CHARS)
-_WHOLE_HEADER = re.compile(rb"[A-Z0-9]{2}[0-9]{3}")
+_WHOLE_HEADER = re.compile(r"[A-Z0-9]{2}[0-9]{3}", re.ASCII)
 
 
 class FrameError(ValueError):
@@ -156,12 +156,13 @@ class FrameDecoder:
 
     def _consume_whole_records(self, data: bytes, closed: list[Message]) -> int:
         """Fast path for the usual case: whole, valid ASCII records; stops where the careful path must take over."""
-        pos, base = 0, self.offset
-        while _WHOLE_HEADER.match(data, pos):
-            end = pos + HEADER_SIZE + int(data[pos + 2 : pos + HEADER_SIZE])
-            if end > len(data) or end == pos + HEADER_SIZE:
+        text = data.decode("ascii")  # the caller checked data.isascii()
+        pos, base, size = 0, self.offset, len(text)
+        while _WHOLE_HEADER.match(text, pos):
+            end = pos + HEADER_SIZE + int(text[pos + 2 : pos + HEADER_SIZE])
+            if end > size or end == pos + HEADER_SIZE:
                 break
-            tag = data[pos : pos + 2].decode("ascii")
+            tag = text[pos : pos + 2]
             new_message = not self._open or (tag == "CZ" and self.split_on_cz)
             if base + end - (base + pos if new_message else self._open_start) > self.max_size:
                 break
@@ -170,7 +171,7 @@ class FrameDecoder:
                 self._open = []
             if new_message:
                 self._open_start = base + pos
-            self._open.append((tag, data[pos + HEADER_SIZE : end].decode("ascii")))
+            self._open.append((tag, text[pos + HEADER_SIZE : end]))
             pos = end
         self.offset = base + pos
         return pos
