@@ -49,6 +49,24 @@ def machine() -> str:
     )
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_run(process: subprocess.Popen, port: int, concurrency: int, seconds: float) -> dict:
+    """closed_loop, plus the server's CPU time per transaction: steadier than throughput on a shared machine."""
+    before = cpu_seconds(process.pid)
+    result = asyncio.run(closed_loop(port, concurrency, seconds, warmup=0))
+    after = cpu_seconds(process.pid)
+    result["cpu_us"] = (after - before) / result["transactions"] * 1e6 if before is not None else float("nan")
+    return result
+
+
 def throughput_rows(seconds: float, rounds: int) -> list[str]:
     """Servers take turns, ``rounds`` times, so that a noisy neighbour hurts them alike; medians are reported."""
     servers = {
@@ -61,16 +79,18 @@ def throughput_rows(seconds: float, rounds: int) -> list[str]:
         for concurrency in (1, 8, 32):
             runs: dict[str, list[dict]] = {name: [] for name in servers}
             for _ in range(rounds):
-                for name, (_, port) in servers.items():
-                    runs[name].append(asyncio.run(closed_loop(port, concurrency, seconds)))
+                for name, (process, port) in servers.items():
+                    runs[name].append(measured_run(process, port, concurrency, seconds))
             ceiling = statistics.median(run["tps"] for run in runs["bare answerer"])
             for name, results in runs.items():
                 tps = statistics.median(run["tps"] for run in results)
                 p50 = statistics.median(run["p50_ms"] for run in results)
                 p99 = statistics.median(run["p99_ms"] for run in results)
+                cpu = statistics.median(run["cpu_us"] for run in results)
                 errors = sum(run["errors"] for run in results)
                 rows.append(
-                    f"| {concurrency} | {name} | {tps:.0f} | {tps / ceiling:.0%} | {p50:.2f} | {p99:.2f} | {errors} |"
+                    f"| {concurrency} | {name} | {tps:.0f} | {tps / ceiling:.0%} | {p50:.2f} | {p99:.2f} "
+                    f"| {cpu:.0f} | {errors} |"
                 )
     finally:
         for process, _ in servers.values():
@@ -102,8 +122,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Machine: {machine()}\n")
     print(f"Throughput, one connection per transaction, answer at once (-d 0); median of {args.rounds} runs:\n")
-    print("| POS | server | transactions/s | of bare | p50 ms | p99 ms | errors |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("| POS | server | transactions/s | of bare | p50 ms | p99 ms | server CPU µs/transaction | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(throughput_rows(args.seconds, args.rounds)))
     print("\nSimultaneous POS, each paying once, terminal answering after 1 s (-d 1):\n")
     print("| POS | answered | wall time s | slowest answer s | errors |")
