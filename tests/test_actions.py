@@ -5,6 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from caisse_ap_ip import tags
 from caisse_ap_ip.amounts import currency_from_code
@@ -339,3 +341,27 @@ def test_the_same_seed_gives_the_same_answers():
 
     assert run() == run()
     assert run()[0] != run()[1]
+
+
+# -- robustness: whatever the records, an answer and never an exception
+
+known_tags = st.sampled_from([*sorted(tags.SPECS), "XY", "Z9"])
+coded_values = st.one_of(
+    st.sampled_from(["0", "1", "2", "3", "7", "B", "I", "P", "R", "C", "T", "00C", "100", "121", "978", "999", "05"]),
+    st.text(alphabet="0123456789", min_size=1, max_size=14),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=40),
+)
+any_request = st.lists(st.tuples(known_tags, coded_values), max_size=12).map(
+    lambda records: [("CZ", "0300"), ("CJ", "012345678901"), ("CA", "01"), *records]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_request, st.sampled_from(sorted(PROFILES)), st.booleans(), st.booleans())
+def test_any_request_gets_an_answer_never_an_exception(req, profile, failure, strict):
+    term = terminal(profile=profile, failure=failure, strict=strict)
+    term.respond(request())  # something to cancel, reprint or report
+    reply = term.respond(req)
+    fields = dict(reply.records)
+    assert reply.records[0][0] == "CZ" and fields["AE"] in ("10", "01", "11")
+    encode(reply.records)  # always a valid frame
