@@ -10,9 +10,11 @@ from datetime import datetime
 
 from . import __version__, cli, tags
 from .amounts import AmountError, currency_from_code, currency_number
+from .cards import PAYMENT_TYPES
 from .profiles import PROFILES
 from .server import Limits, TerminalFactory, listen
-from .terminal import FAILURE_TYPES, IMMEDIATE_MODES, PAYMENT_TYPES, Terminal, TerminalSettings
+from .tags import FAILURE_TYPES
+from .terminal import IMMEDIATE_MODES, Terminal, TerminalSettings
 
 log = logging.getLogger("caisse_ap_ip.server")
 

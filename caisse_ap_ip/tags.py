@@ -213,3 +213,21 @@ def is_base64(value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return True
+
+
+# failure names (-ft/--failure-type): the original simulator's four, then every other AF a failure can carry
+FAILURE_TYPES = {
+    "abandon": "11",
+    "timeout": "08",
+    "refused": "04",
+    "forbidden": "05",
+    "unknown": "00",
+    "voice-authorisation": "02",
+    "forced": "03",
+    "cardholder-abandon": "06",
+    "not-completed": "07",
+    "format-error": "09",
+    "selection-error": "10",
+    "unknown-action": "12",
+    "currency": "13",
+}

@@ -11,8 +11,10 @@ from datetime import datetime
 
 from . import tags, tickets
 from .amounts import PAYABLE_NUMBERS, currency_from_number, format_ticket_amount
+from .cards import PAYMENT_TYPES, Card, pan
 from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
+from .tags import FAILURE_TYPES
 
 DEFAULT_VERSION = "0300"
 CHECK_APPLICATION = "00C"
@@ -32,47 +34,10 @@ MANDATORY_TAGS = {action: PAYMENT_TAGS for action in PAYMENTS} | {
     PRINT: COMMON_TAGS | {"ZT"},
 }
 
-# -ft/--failure-type: the original's four names, then every other AF code a failure can carry
-FAILURE_TYPES = {
-    "abandon": "11",
-    "timeout": "08",
-    "refused": "04",
-    "forbidden": "05",
-    "unknown": "00",
-    "voice-authorisation": "02",
-    "forced": "03",
-    "cardholder-abandon": "06",
-    "not-completed": "07",
-    "format-error": "09",
-    "selection-error": "10",
-    "unknown-action": "12",
-    "currency": "13",
-}
 IMMEDIATE_MODES = {
     "ack": "AE=11 at once (the original simulator)",
     "accept": "AE=10 at once: request accepted, its result comes with a transaction status (CD=T)",
     "busy": "AE=01 AF=07 at once: the terminal is busy",
-}
-
-
-@dataclass(frozen=True)
-class Card:
-    application: str  # CC
-    read_mode: str  # CI
-    aid: str  # AI
-    pan_prefixes: tuple[str, ...]
-    pan_length: int
-    scheme: str  # as printed on tickets
-
-
-_CB = ("4970", "5132", "4973")  # CB co-badged Visa and Mastercard ranges
-_AMEX = ("34", "37")
-# -pt/--payment-type of the original simulator
-PAYMENT_TYPES = {
-    "cbcontact": Card("001", "1", "A0000000421010", _CB, 16, "CARTE BANCAIRE"),
-    "cbcontactless": Card("00B", "2", "A0000000421010", _CB, 16, "CARTE BANCAIRE"),
-    "amexcontact": Card("002", "1", "A00000002501", _AMEX, 15, "AMERICAN EXPRESS"),
-    "amexcontactless": Card("00D", "2", "A00000002501", _AMEX, 15, "AMERICAN EXPRESS"),
 }
 
 
@@ -250,13 +215,13 @@ class Terminal:
         # one draw for every random value: authorisation number, expiry, card number
         draw, authorisation = divmod(self.rng.getrandbits(128), 1_000_000)
         draw, months_ahead = divmod(draw, 48)
-        pan = _pan(card, draw)
+        pan_number = pan(card, draw)
         year, month = self.clock().year + 1 + months_ahead // 12, 1 + months_ahead % 12
         data = {
             "CC": card.application,
             "CI": card.read_mode,
             "AC": f"{authorisation:06d}",
-            "AA": pan[:6] + profile.mask * (len(pan) - 10) + pan[-4:],
+            "AA": pan_number[:6] + profile.mask * (len(pan_number) - 10) + pan_number[-4:],
             "AL": profile.pan_type or "1",
             "AI": card.aid,
             "AB": f"{year % 100:02d}{month:02d}",
@@ -329,24 +294,5 @@ _OTHER_ACTIONS = {
 }
 
 
-def _pan(card: Card, draw: int) -> str:
-    """A Luhn-valid card number of the brand, from a random integer."""
-    draw, which = divmod(draw, len(card.pan_prefixes))
-    prefix = card.pan_prefixes[which]
-    digits = card.pan_length - len(prefix) - 1
-    body = f"{prefix}{draw % 10**digits:0{digits}d}"
-    return body + _luhn_check_digit(body)
-
-
 def _finish(answer: dict[str, str], **records: str) -> Message:
     return list({**answer, **records}.items())
-
-
-def _luhn_check_digit(body: str) -> str:
-    """The digit that makes ``body`` + digit pass the Luhn check (payment card numbers)."""
-    doubled = body[::-2].translate(_LUHN_DOUBLE)  # every second digit from the right, doubled, digits summed
-    total = sum(doubled.encode()) + sum(body[-2::-2].encode()) - 48 * len(body)
-    return str(-total % 10)
-
-
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")

@@ -14,7 +14,8 @@ from caisse_ap_ip.client import ACTIONS, build_request, with_records
 from caisse_ap_ip.display import tickets
 from caisse_ap_ip.profiles import PROFILES
 from caisse_ap_ip.protocol import encode
-from caisse_ap_ip.terminal import FAILURE_TYPES, Terminal, TerminalSettings
+from caisse_ap_ip.tags import FAILURE_TYPES
+from caisse_ap_ip.terminal import Terminal, TerminalSettings
 from caisse_ap_ip.tickets import MAX_ZT_SIZE
 
 NOW = datetime(2026, 3, 14, 10, 42, 17)

@@ -5,8 +5,9 @@ from datetime import datetime
 
 import pytest
 
+from caisse_ap_ip.cards import PAYMENT_TYPES, pan
 from caisse_ap_ip.protocol import decode, encode
-from caisse_ap_ip.terminal import PAYMENT_TYPES, Terminal, TerminalSettings, _pan
+from caisse_ap_ip.terminal import Terminal, TerminalSettings
 
 REQUEST = decode(b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245")
 ECHO = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
@@ -53,9 +54,9 @@ def test_card_success_echoes_the_request_then_adds_card_data(payment_type, cc, c
 def test_the_masked_pan_hides_a_luhn_valid_number_of_the_brand(payment_type):
     card, rng = PAYMENT_TYPES[payment_type], random.Random(3)
     for _ in range(50):
-        pan = _pan(card, rng.getrandbits(128))
-        assert len(pan) == card.pan_length and luhn_valid(pan)
-        assert pan.startswith(card.pan_prefixes)
+        number = pan(card, rng.getrandbits(128))
+        assert len(number) == card.pan_length and luhn_valid(number)
+        assert number.startswith(card.pan_prefixes)
 
 
 def test_check_success_carries_no_card_data():

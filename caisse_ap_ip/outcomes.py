@@ -1,0 +1,187 @@
+"""What the terminal does with one request: the vocabulary shared by options, scenario files and the control API.
+
+Text form, as on the command line: a kind, an optional argument after a colon,
+then modifiers, separated by spaces::
+
+    success                     success:amexcontactless
+    failure:refused             failure:06 delay=2
+    silent   close   reset   garbage   truncated   immediate
+    answer delay=1-3 fragments=4 pause=0.2      (answer: what the settings say)
+
+The same as a table (TOML, JSON)::
+
+    {outcome = "failure", code = "refused", delay = "1-3", fragments = 4, pause = 0.2}
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from . import tags
+from .cards import PAYMENT_TYPES
+from .tags import FAILURE_TYPES
+
+KINDS = {
+    "answer": "answer as the settings say (-f, -ft, -pt, -d)",
+    "success": "the payment succeeds (optionally with a payment type: success:amexcontactless)",
+    "failure": "the payment fails with an AF code or name (failure:refused, failure:06)",
+    "immediate": "AE=11 at once, as for BA=1",
+    "silent": "read the request, never answer, keep the connection open",
+    "close": "close the connection without answering",
+    "reset": "reset the connection (RST) without answering",
+    "garbage": "answer bytes that are no valid frame",
+    "truncated": "send the answer cut in the middle of a record, then close",
+}
+ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated"})
+GARBAGE = b"\x00\xffGARBAGE\r\n"
+
+
+class OutcomeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str = "answer"
+    code: str | None = None  # AF of a failure
+    payment_type: str | None = None  # card of a success
+    delay: tuple[float, float] | None = None  # seconds before acting: fixed (d, d) or a range
+    fragments: int = 1  # the answer sent in this many pieces
+    pause: float = 0.05  # seconds between pieces
+
+    def delay_seconds(self, rng: random.Random, default: float) -> float:
+        if self.delay is None:
+            return default
+        low, high = self.delay
+        return low if low == high else rng.uniform(low, high)
+
+    def describe(self) -> str:
+        text = (
+            self.kind + (f":{self.code}" if self.code else "") + (f":{self.payment_type}" if self.payment_type else "")
+        )
+        if self.delay:
+            text += f" delay={_format_range(self.delay)}"
+        if self.fragments > 1:
+            text += f" fragments={self.fragments} pause={self.pause:g}"
+        return text
+
+
+DEFAULT = Outcome()
+
+
+def parse(text: str) -> Outcome:
+    """An outcome from its text form; raises OutcomeError saying what is wrong."""
+    words = text.split()
+    if not words:
+        raise OutcomeError("empty outcome")
+    table: dict[str, object] = {}
+    if "=" not in words[0]:
+        kind, _, argument = words.pop(0).partition(":")
+        table["outcome"] = kind
+        if argument:
+            table["argument"] = argument
+    for word in words:
+        key, equals, value = word.partition("=")
+        if not equals:
+            raise OutcomeError(f"{word!r} is not key=value")
+        table[key] = value
+    return from_table(table)
+
+
+def from_table(table: dict[str, object]) -> Outcome:
+    """An outcome from a TOML or JSON table: outcome, code, payment_type, delay, fragments, pause."""
+    known = {"outcome", "argument", "code", "payment_type", "delay", "fragments", "pause"}
+    unknown = set(table) - known
+    if unknown:
+        raise OutcomeError(f"unknown outcome key {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    kind = str(table.get("outcome", "answer")).lower()
+    if kind not in KINDS:
+        raise OutcomeError(f"unknown outcome {kind!r} (known: {', '.join(KINDS)})")
+    argument = table.get("argument")
+    code = table.get("code", argument if kind == "failure" else None)
+    payment_type = table.get("payment_type", argument if kind == "success" else None)
+    if argument is not None and kind not in ("failure", "success"):
+        raise OutcomeError(f"outcome {kind!r} takes no argument")
+    return Outcome(
+        kind=kind,
+        code=_failure_code(code) if kind == "failure" else None,
+        payment_type=_payment_type(payment_type),
+        delay=_delay(table.get("delay")),
+        fragments=_positive_int("fragments", table.get("fragments", 1)),
+        pause=_seconds("pause", table.get("pause", 0.05)),
+    )
+
+
+def _failure_code(value: object) -> str:
+    text = str(value if value is not None else "abandon").lower()
+    code = FAILURE_TYPES.get(text, text)
+    if code not in tags.STATUS_COMPLEMENTS or code == "01":
+        raise OutcomeError(f"unknown failure {text!r} (a name such as refused, or an AF code 00, 02 to 13)")
+    return code
+
+
+def _payment_type(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).lower()
+    if text not in PAYMENT_TYPES:
+        raise OutcomeError(f"unknown payment type {text!r} (known: {', '.join(PAYMENT_TYPES)})")
+    return text
+
+
+def _delay(value: object) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        low = high = _seconds("delay", value)
+    else:
+        low_text, _, high_text = str(value).partition("-")
+        low = _seconds("delay", low_text)
+        high = _seconds("delay", high_text) if high_text else low
+    if high < low:
+        raise OutcomeError(f"delay range {value!r} ends before it starts")
+    return low, high
+
+
+def _seconds(name: str, value: object) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise OutcomeError(f"{name} {value!r} is not a number of seconds") from None
+    if not 0 <= seconds < float("inf"):
+        raise OutcomeError(f"{name} {value!r} must be a finite number of seconds >= 0")
+    return seconds
+
+
+def _positive_int(name: str, value: object) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise OutcomeError(f"{name} {value!r} is not a whole number") from None
+    if number < 1:
+        raise OutcomeError(f"{name} must be at least 1")
+    return number
+
+
+def _format_range(delay: tuple[float, float]) -> str:
+    low, high = delay
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
+
+
+def split(data: bytes, pieces: int) -> list[bytes]:
+    """``data`` cut into ``pieces`` parts of nearly equal size (fewer if it is shorter)."""
+    pieces = max(1, min(pieces, len(data)))
+    size, extra = divmod(len(data), pieces)
+    parts, start = [], 0
+    for i in range(pieces):
+        end = start + size + (1 if i < extra else 0)
+        parts.append(data[start:end])
+        start = end
+    return parts
+
+
+def truncate(data: bytes) -> bytes:
+    """The answer cut inside a record: everything up to the middle of its last record's value."""
+    cut = max(len(data) - 3, 1)
+    return data[:cut]
