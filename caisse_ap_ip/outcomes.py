@@ -16,6 +16,7 @@ The same as a table (TOML, JSON)::
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from . import tags
@@ -136,12 +137,17 @@ def _delay(value: object) -> tuple[float, float] | None:
     if isinstance(value, int | float):
         low = high = _seconds("delay", value)
     else:
-        low_text, _, high_text = str(value).partition("-")
-        low = _seconds("delay", low_text)
-        high = _seconds("delay", high_text) if high_text else low
+        match = _DELAY.fullmatch(str(value).strip())
+        if not match:
+            raise OutcomeError(f"delay {value!r} is not seconds (2.5) or a range of seconds (1-3)")
+        low = float(match["low"])
+        high = float(match["high"]) if match["high"] else low
     if high < low:
         raise OutcomeError(f"delay range {value!r} ends before it starts")
     return low, high
+
+
+_DELAY = re.compile(r"(?P<low>\d+(?:\.\d*)?)(?:-(?P<high>\d+(?:\.\d*)?))?")
 
 
 def _seconds(name: str, value: object) -> float:

@@ -11,11 +11,13 @@ from twisted.internet import protocol, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from . import display
+from .outcomes import GARBAGE, split, truncate
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameError, Message, encode
-from .terminal import Reply, Terminal
+from .terminal import Plan, Reply, Terminal
 
 log = logging.getLogger("caisse_ap_ip.server")
 
+BUSY_MODES = ("parallel", "refuse", "queue", "ignore")
 MAX_PIPELINED = 16  # requests read ahead on one connection before we stop reading it
 
 
@@ -25,6 +27,8 @@ class Limits:
     max_connections: int = 1000
     idle_timeout: float = 300.0  # seconds without a byte from the POS while no answer is due
     assembly_time: float = 0.2  # wait for more records before declaring an incomplete request whole
+    after_answer: float | None = None  # None keeps the connection open; else close this many seconds after
+    busy: str = "parallel"  # a request while another POS's transaction runs: parallel, refuse, queue, ignore
 
 
 class TerminalConnection(protocol.Protocol):
@@ -54,6 +58,7 @@ class TerminalConnection(protocol.Protocol):
         self.answer_call = None
         self.assembly_call = None
         self.paused = False
+        self.silenced = False  # an outcome 'silent' happened: nothing more is answered here
         self.input_closed = False  # the POS shut its sending side down: answer, then close
         self.last_activity = factory.reactor.seconds()
         factory.connections.add(self)
@@ -64,6 +69,7 @@ class TerminalConnection(protocol.Protocol):
             return
         self.factory.active -= 1
         self.factory.connections.discard(self)
+        self.factory.release(self)
         for call in (self.answer_call, self.assembly_call):
             if call is not None and call.active():
                 call.cancel()
@@ -121,19 +127,37 @@ class TerminalConnection(protocol.Protocol):
         self.transport.loseConnection()
 
     def _advance(self) -> None:
-        """Answer queued requests in order until one must wait."""
-        while self.current is None:
+        """Take queued requests in order until one must wait."""
+        factory = self.factory
+        while self.current is None and not self.silenced:
+            if not factory.may_start(self):
+                return  # queued behind another POS's transaction (--busy queue)
             request = self._next_request()
             if request is None:
                 if self.input_closed:
                     self.transport.loseConnection()
                 return
-            reply = self.factory.terminal.respond(request)
-            if reply.delay > 0:
-                self.current = request
-                self.answer_call = self.factory.reactor.callLater(reply.delay, self._answer_current)
+            if factory.busy_elsewhere(self):
+                self._while_busy(request)
+                continue
+            plan = factory.terminal.plan(request)
+            self.current = request
+            factory.occupy(self)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
+                )
+            if plan.delay > 0:
+                self.answer_call = factory.reactor.callLater(plan.delay, self._act, plan)
                 return
-            self._send(request, reply)
+            self._act(plan)
+
+    def _while_busy(self, request: Message) -> None:
+        if self.factory.limits.busy == "refuse":
+            log.info("%s %s: refused, the terminal is busy", self, display.summary(request))
+            self.transport.write(encode(self.factory.terminal.busy(request)))
+        else:
+            log.info("%s %s: ignored, the terminal is busy", self, display.summary(request))
 
     def _next_request(self) -> Message | None:
         if self.paused and len(self.pipeline) < MAX_PIPELINED:
@@ -158,13 +182,56 @@ class TerminalConnection(protocol.Protocol):
             self.pipeline.appendleft(request)
             self._advance()
 
-    def _answer_current(self) -> None:
+    def _act(self, plan: Plan) -> None:
+        """Carry out the planned outcome of the current request."""
         self.answer_call = None
         request = self.current + self._late_records()
-        self.current = None
-        self._send(request, self.factory.terminal.respond(request))
-        self.last_activity = self.factory.reactor.seconds()
+        outcome = plan.outcome
+        if outcome.kind == "silent":
+            self.silenced = True  # the terminal never answers again on this connection
+            log.info("%s %s: silent", self, display.summary(request))
+            return
+        if outcome.kind in ("close", "reset"):
+            log.info("%s %s: %s without answering", self, display.summary(request), outcome.kind)
+            self._finished()
+            if outcome.kind == "close":
+                self.transport.loseConnection()
+            else:
+                self.transport.abortConnection()
+            return
+        if outcome.kind == "garbage":
+            data = GARBAGE
+            log.info("%s %s: answered garbage", self, display.summary(request))
+        else:
+            reply = self.factory.terminal.respond(request, outcome)
+            data = encode(reply.records)
+            self._log(request, reply)
+        if outcome.kind == "truncated":
+            self.transport.write(truncate(data))
+            self._finished()
+            self.transport.loseConnection()
+            return
+        self._write_pieces(split(data, outcome.fragments), outcome.pause)
+
+    def _write_pieces(self, pieces: list[bytes], pause: float) -> None:
+        self.transport.write(pieces[0])  # one write: POS that read once get a whole answer
+        if len(pieces) > 1:
+            self.answer_call = self.factory.reactor.callLater(pause, self._write_pieces, pieces[1:], pause)
+            return
+        self.answer_call = None
+        self._finished()
+        after = self.factory.limits.after_answer
+        if after == 0:
+            self.transport.loseConnection()
+            return
+        if after is not None:
+            self.factory.reactor.callLater(after, self.transport.loseConnection)
         self._advance()
+
+    def _finished(self) -> None:
+        self.current = None
+        self.last_activity = self.factory.reactor.seconds()
+        self.factory.release(self)
 
     def _late_records(self) -> Message:
         """Records that arrived, without a CZ of their own, while their request was waiting."""
@@ -174,9 +241,8 @@ class TerminalConnection(protocol.Protocol):
             return self.decoder.flush()
         return []
 
-    def _send(self, request: Message, reply: Reply) -> None:
+    def _log(self, request: Message, reply: Reply) -> None:
         answer = reply.records
-        self.transport.write(encode(answer))
         if reply.note:
             log.info("%s %s: %s", self, display.summary(request), reply.note)
         if log.isEnabledFor(logging.DEBUG):  # formatting costs more than answering: only when asked for
@@ -191,7 +257,7 @@ class TerminalConnection(protocol.Protocol):
         if self.answer_call is not None:
             self.answer_call.cancel()
             self.answer_call = None
-        self.current = None
+        self._finished()
         self.transport.write(encode(self.factory.terminal.reject(request)))
         log.warning("%s malformed request (%s): answered AF=09 and closed", self, error)
         self.transport.loseConnection()
@@ -209,9 +275,32 @@ class TerminalFactory(protocol.Factory):
         self.reactor = reactor
         self.active = 0
         self.connections: set[TerminalConnection] = set()
+        self.occupant: TerminalConnection | None = None  # whose transaction runs, with --busy other than parallel
+        self.waiting: deque[TerminalConnection] = deque()  # --busy queue: connections waiting for the terminal
         # one sweep for idle connections: a timer per connection cost ~5 us on every transaction
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
+
+    def busy_elsewhere(self, connection: TerminalConnection) -> bool:
+        return self.limits.busy in ("refuse", "ignore") and self.occupant not in (None, connection)
+
+    def may_start(self, connection: TerminalConnection) -> bool:
+        if self.limits.busy != "queue" or self.occupant in (None, connection):
+            return True
+        if connection not in self.waiting:
+            self.waiting.append(connection)
+        return False
+
+    def occupy(self, connection: TerminalConnection) -> None:
+        if self.limits.busy != "parallel":
+            self.occupant = connection
+
+    def release(self, connection: TerminalConnection) -> None:
+        if self.occupant is not connection:
+            return
+        self.occupant = None
+        while self.waiting and self.occupant is None:
+            self.waiting.popleft()._advance()
 
     def startFactory(self) -> None:
         self.idle_sweep.start(min(1.0, self.limits.idle_timeout / 4), now=False)

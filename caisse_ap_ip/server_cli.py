@@ -8,11 +8,12 @@ import random
 import sys
 from datetime import datetime
 
-from . import __version__, cli, tags
+from . import __version__, cli, outcomes, tags
 from .amounts import AmountError, currency_from_code, currency_number
 from .cards import PAYMENT_TYPES
+from .outcomes import Outcome
 from .profiles import PROFILES
-from .server import Limits, TerminalFactory, listen
+from .server import BUSY_MODES, Limits, TerminalFactory, listen
 from .tags import FAILURE_TYPES
 from .terminal import IMMEDIATE_MODES, Terminal, TerminalSettings
 
@@ -65,6 +66,25 @@ def clock_time(text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-03-14T10:42:17") from None
+
+
+def outcome(text: str) -> Outcome:
+    try:
+        return outcomes.parse(text)
+    except outcomes.OutcomeError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def after_answer(text: str) -> float | None:
+    """keep, close, or a number of seconds after which the terminal closes the connection."""
+    if text.lower() == "keep":
+        return None
+    if text.lower() == "close":
+        return 0.0
+    try:
+        return cli.non_negative_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not keep, close or a number of seconds") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +204,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="merchant town on tickets, at most 24 characters (default: 75001 PARIS)",
     )
     add(
+        "--outcome",
+        type=outcome,
+        default=outcomes.DEFAULT,
+        metavar="SPEC",
+        help="what happens to every request: answer (the default: as -f/-ft/-pt/-d say), success[:TYPE], "
+        "failure[:CODE], immediate, silent, close, reset, garbage, truncated; modifiers delay=S or delay=LO-HI, "
+        "fragments=N, pause=S (e.g. 'success fragments=3 pause=0.1')",
+    )
+    add(
+        "--after-answer",
+        type=after_answer,
+        default=None,
+        metavar="POLICY",
+        help="keep the connection open after an answer (keep, the default), close it, or close it after "
+        "this many seconds",
+    )
+    add(
+        "--busy",
+        type=cli.choice(BUSY_MODES),
+        default="parallel",
+        metavar="MODE",
+        help="a request while another POS's transaction runs: parallel (each POS its own terminal, the "
+        "default), refuse (AE=01 AF=07), queue (wait for the terminal), ignore (never answered)",
+    )
+    add(
         "--max-message-size",
         type=cli.positive_int,
         default=limits.max_message_size,
@@ -230,6 +275,7 @@ def build_terminal(args: argparse.Namespace) -> Terminal:
         terminal_id=args.terminal_id,
         merchant_name=args.merchant_name,
         merchant_town=args.merchant_town,
+        outcome=args.outcome,
     )
     terminal = Terminal(settings, random.Random(args.seed))
     if args.clock is not None:
@@ -253,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=args.max_connections,
         idle_timeout=args.idle_timeout,
         assembly_time=args.assembly_time,
+        after_answer=args.after_answer,
+        busy=args.busy,
     )
     _allow_open_files(limits.max_connections + 64)
     factory = TerminalFactory(terminal, limits, reactor)
@@ -274,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _describe(settings: TerminalSettings) -> str:
     outcome = f"failure ({settings.failure_type})" if settings.failure else f"success ({settings.payment_type})"
+    if settings.outcome != outcomes.DEFAULT:
+        outcome = f"outcome {settings.outcome.describe()}"
     accepted = (
         "all currencies" if settings.currencies is None else "currencies " + ",".join(sorted(settings.currencies))
     )

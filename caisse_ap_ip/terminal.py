@@ -12,6 +12,8 @@ from datetime import datetime
 from . import tags, tickets
 from .amounts import PAYABLE_NUMBERS, currency_from_number, format_ticket_amount
 from .cards import PAYMENT_TYPES, Card, pan
+from .outcomes import ANSWERING, Outcome
+from .outcomes import DEFAULT as DEFAULT_OUTCOME
 from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
 from .tags import FAILURE_TYPES
@@ -60,6 +62,15 @@ class TerminalSettings:
     terminal_id: str = "330000000001"  # CJ of an identification answer
     merchant_name: str = "BOUTIQUE DEMO"
     merchant_town: str = "75001 PARIS"
+    outcome: Outcome = DEFAULT_OUTCOME  # what happens to requests that nothing else decides (--outcome)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What will happen to a request, decided once when it arrives."""
+
+    outcome: Outcome
+    delay: float  # seconds before the terminal acts
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class Terminal:
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = datetime.now
     history: deque[Transaction] = field(default_factory=lambda: deque(maxlen=1000))
+    queued: deque[Outcome] = field(default_factory=deque)  # outcomes of the next requests, first first
 
     @property
     def profile(self) -> Profile:
@@ -99,7 +111,27 @@ class Terminal:
         action = dict(request).get("CD")
         return action is not None and MANDATORY_TAGS.get(action, COMMON_TAGS).issubset(present)
 
-    def respond(self, request: Message) -> Reply:
+    def plan(self, request: Message) -> Plan:
+        """Decide what happens to a request and when; call once per request (outcomes may be consumed)."""
+        outcome = self.choose_outcome(request)
+        if outcome.delay is not None:
+            return Plan(outcome, outcome.delay_seconds(self.rng, 0.0))
+        if outcome.kind not in ANSWERING or outcome.kind == "immediate" or not self.settings.duration:
+            return Plan(outcome, 0.0)
+        return Plan(outcome, self.settings.duration if self._takes_time(request) else 0.0)
+
+    def choose_outcome(self, request: Message) -> Outcome:
+        if self.queued:
+            return self.queued.popleft()
+        return self.settings.outcome
+
+    def _takes_time(self, request: Message) -> bool:
+        """A payment the customer must complete (not answered at once as an error or immediate answer)."""
+        fields = dict(request)
+        valid = self._request_error(request, fields) is None
+        return valid and fields.get("CD") in PAYMENTS and fields.get("BA") != "1"
+
+    def respond(self, request: Message, outcome: Outcome = DEFAULT_OUTCOME) -> Reply:
         fields = dict(request)
         answer = {"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}
         answer.pop("CK", None)  # answers carry CK only inside ZT,
@@ -110,14 +142,21 @@ class Terminal:
         if error:
             return Reply(_finish(answer, AE=FAILURE, AF=error[0]), 0.0, error[1])
         action = fields["CD"]
+        if outcome.kind == "immediate":
+            return Reply(_finish(answer, AE=IMMEDIATE), 0.0)
         if action in PAYMENTS:
-            return self._payment(fields, answer)
+            return self._payment(fields, answer, outcome)
         return _OTHER_ACTIONS[action](self, fields, answer)
 
     def reject(self, request: Message) -> Message:
         """The answer to a request that could not be read whole: echo, AE=01, AF=09."""
         fields = dict(request)
         return _finish({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=FORMAT_ERROR)
+
+    def busy(self, request: Message) -> Message:
+        """The answer of a terminal busy with another POS's transaction: AE=01 AF=07 (not completed)."""
+        fields = dict(request)
+        return _finish({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=NOT_COMPLETED)
 
     def _request_error(self, request: Message, fields: dict[str, str]) -> tuple[str, str] | None:
         """(AF, reason) for a request the terminal cannot process, checked in the order a terminal would."""
@@ -152,23 +191,30 @@ class Terminal:
 
     # -- payments: debit, refund, cancellation, deferred debit
 
-    def _payment(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
+    def _payment(self, request: dict[str, str], answer: dict[str, str], outcome: Outcome) -> Reply:
         immediate = request.get("BA") == "1"
         if immediate and self.settings.immediate == "busy":
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "busy")
-        final, transaction = self._perform(request, dict(answer))
+        final, transaction = self._perform(request, dict(answer), outcome)
         self.history.append(transaction)
         if immediate:
             status = IMMEDIATE if self.settings.immediate == "ack" else SUCCESS
             return Reply(_finish(answer, AE=status), 0.0)
         return Reply(list(final.items()), self.settings.duration)
 
-    def _perform(self, request: dict[str, str], answer: dict[str, str]) -> tuple[dict[str, str], Transaction]:
+    def _perform(
+        self, request: dict[str, str], answer: dict[str, str], outcome: Outcome
+    ) -> tuple[dict[str, str], Transaction]:
         action, is_check = request["CD"], request.get("CC") == CHECK_APPLICATION
-        card, profile = PAYMENT_TYPES[self.settings.payment_type], self.profile
+        card = PAYMENT_TYPES[outcome.payment_type or self.settings.payment_type]
+        profile = self.profile
         failure = None
         original = None
-        if self.settings.failure:
+        if outcome.kind == "failure":
+            failure = REFUSED if is_check else outcome.code
+        elif outcome.kind == "success":
+            original = self._debit_to_cancel(request) if action == CANCEL else None
+        elif self.settings.failure:
             failure = REFUSED if is_check else failure_code(self.settings.failure_type)
         elif action == CANCEL:
             original = self._debit_to_cancel(request)
