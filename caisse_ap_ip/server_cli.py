@@ -7,8 +7,9 @@ import logging
 import random
 import sys
 from datetime import datetime
+from pathlib import Path
 
-from . import __version__, cli, outcomes, tags
+from . import __version__, cli, outcomes, scenarios, tags
 from .amounts import AmountError, currency_from_code, currency_number
 from .cards import PAYMENT_TYPES
 from .outcomes import Outcome
@@ -213,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
         "fragments=N, pause=S (e.g. 'success fragments=3 pause=0.1')",
     )
     add(
+        "--scenario",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML file of rules choosing the outcome of each request (see README: Scenarios)",
+    )
+    add(
+        "--magic-amounts",
+        action="store_true",
+        help="amounts ending in .61 to .73 choose the outcome (see README: Magic amounts)",
+    )
+    add(
         "--after-answer",
         type=after_answer,
         default=None,
@@ -280,12 +293,22 @@ def build_terminal(args: argparse.Namespace) -> Terminal:
     terminal = Terminal(settings, random.Random(args.seed))
     if args.clock is not None:
         terminal.clock = lambda: args.clock
+    if args.scenario or args.magic_amounts:
+        scenario = scenarios.load(args.scenario, args.seed) if args.scenario else scenarios.Scenario([])
+        if args.magic_amounts:
+            scenario.rules += scenarios.magic_amounts()
+        terminal.scenario = scenario
     return terminal
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     cli.setup_logging(args.log_level)
+    try:
+        terminal = build_terminal(args)
+    except scenarios.ScenarioError as error:
+        parser.error(f"scenario {error}")
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
     from twisted.logger import STDLibLogObserver, globalLogBeginner
@@ -293,7 +316,6 @@ def main(argv: list[str] | None = None) -> int:
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if args.log_level != "debug":
         logging.getLogger("twisted").setLevel(logging.WARNING)  # no "starting on port" chatter
-    terminal = build_terminal(args)
     limits = Limits(
         max_message_size=args.max_message_size,
         max_connections=args.max_connections,

@@ -16,6 +16,7 @@ from .outcomes import ANSWERING, Outcome
 from .outcomes import DEFAULT as DEFAULT_OUTCOME
 from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
+from .scenarios import Scenario
 from .tags import FAILURE_TYPES
 
 DEFAULT_VERSION = "0300"
@@ -71,6 +72,7 @@ class Plan:
 
     outcome: Outcome
     delay: float  # seconds before the terminal acts
+    rule: str | None = None  # the scenario rule that chose the outcome
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Terminal:
     clock: Callable[[], datetime] = datetime.now
     history: deque[Transaction] = field(default_factory=lambda: deque(maxlen=1000))
     queued: deque[Outcome] = field(default_factory=deque)  # outcomes of the next requests, first first
+    scenario: Scenario | None = None  # rules from --scenario and --magic-amounts
 
     @property
     def profile(self) -> Profile:
@@ -113,17 +116,23 @@ class Terminal:
 
     def plan(self, request: Message) -> Plan:
         """Decide what happens to a request and when; call once per request (outcomes may be consumed)."""
-        outcome = self.choose_outcome(request)
+        outcome, rule = self.choose_outcome(request)
         if outcome.delay is not None:
-            return Plan(outcome, outcome.delay_seconds(self.rng, 0.0))
+            return Plan(outcome, outcome.delay_seconds(self.rng, 0.0), rule)
         if outcome.kind not in ANSWERING or outcome.kind == "immediate" or not self.settings.duration:
-            return Plan(outcome, 0.0)
-        return Plan(outcome, self.settings.duration if self._takes_time(request) else 0.0)
+            return Plan(outcome, 0.0, rule)
+        return Plan(outcome, self.settings.duration if self._takes_time(request) else 0.0, rule)
 
-    def choose_outcome(self, request: Message) -> Outcome:
+    def choose_outcome(self, request: Message) -> tuple[Outcome, str | None]:
+        """Outcomes queued for the next requests first, then the scenario's rules, then --outcome."""
+        if self.scenario:
+            self.scenario.rank += 1  # every request counts for rank and every, whatever decides it
         if self.queued:
-            return self.queued.popleft()
-        return self.settings.outcome
+            return self.queued.popleft(), "queued"
+        chosen = self.scenario.choose(dict(request)) if self.scenario else None
+        if chosen:
+            return chosen[0], chosen[1].name
+        return self.settings.outcome, None
 
     def _takes_time(self, request: Message) -> bool:
         """A payment the customer must complete (not answered at once as an error or immediate answer)."""
