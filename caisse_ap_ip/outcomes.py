@@ -57,6 +57,9 @@ class Outcome:
         low, high = self.delay
         return low if low == high else rng.uniform(low, high)
 
+    def __str__(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
         text = (
             self.kind + (f":{self.code}" if self.code else "") + (f":{self.payment_type}" if self.payment_type else "")

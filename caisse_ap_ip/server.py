@@ -11,7 +11,8 @@ from twisted.internet import protocol, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from . import display
-from .outcomes import GARBAGE, split, truncate
+from .journal import Journal
+from .outcomes import ANSWERING, GARBAGE, Outcome, split, truncate
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameError, Message, encode
 from .terminal import Plan, Reply, Terminal
 
@@ -52,6 +53,7 @@ class TerminalConnection(protocol.Protocol):
             self.transport.abortConnection()
             return
         factory.active += 1
+        self.journal_id = factory.journal.connection_opened(factory.name, self, factory.reactor.seconds())
         self.decoder = FrameDecoder(factory.limits.max_message_size)
         self.pipeline: deque[Message] = deque()
         self.current: Message | None = None  # the request whose answer is being prepared
@@ -70,6 +72,7 @@ class TerminalConnection(protocol.Protocol):
         self.factory.active -= 1
         self.factory.connections.discard(self)
         self.factory.release(self)
+        self.factory.journal.connection_closed(self.journal_id, self.factory.reactor.seconds())
         for call in (self.answer_call, self.assembly_call):
             if call is not None and call.active():
                 call.cancel()
@@ -130,19 +133,21 @@ class TerminalConnection(protocol.Protocol):
         """Take queued requests in order until one must wait."""
         factory = self.factory
         while self.current is None and not self.silenced:
-            if not factory.may_start(self):
+            if factory.serialised and not factory.may_start(self):
                 return  # queued behind another POS's transaction (--busy queue)
             request = self._next_request()
             if request is None:
                 if self.input_closed:
                     self.transport.loseConnection()
                 return
-            if factory.busy_elsewhere(self):
+            if factory.serialised and factory.busy_elsewhere(self):
                 self._while_busy(request)
                 continue
             plan = factory.terminal.plan(request)
             self.current = request
-            factory.occupy(self)
+            self.received_at = factory.reactor.seconds()
+            if factory.serialised:
+                factory.occupy(self)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
@@ -153,11 +158,15 @@ class TerminalConnection(protocol.Protocol):
             self._act(plan)
 
     def _while_busy(self, request: Message) -> None:
+        self.received_at = self.factory.reactor.seconds()
         if self.factory.limits.busy == "refuse":
             log.info("%s %s: refused, the terminal is busy", self, display.summary(request))
-            self.transport.write(encode(self.factory.terminal.busy(request)))
+            answer = encode(self.factory.terminal.busy(request))
+            self.factory.record(self, request=encode(request), answer=answer, note="busy: refused")
+            self.transport.write(answer)
         else:
             log.info("%s %s: ignored, the terminal is busy", self, display.summary(request))
+            self.factory.record(self, request=encode(request), answer=None, note="busy: ignored")
 
     def _next_request(self) -> Message | None:
         if self.paused and len(self.pipeline) < MAX_PIPELINED:
@@ -183,15 +192,30 @@ class TerminalConnection(protocol.Protocol):
             self._advance()
 
     def _act(self, plan: Plan) -> None:
-        """Carry out the planned outcome of the current request."""
+        """Carry out the planned outcome of the current request, once the journal has it."""
         self.answer_call = None
         request = self.current + self._late_records()
         outcome = plan.outcome
+        data = reply = None
+        if outcome.kind == "garbage":
+            data = GARBAGE
+        elif outcome.kind in ANSWERING:
+            reply = self.factory.terminal.respond(request, outcome)
+            data = encode(reply.records)
+            if outcome.kind == "truncated":
+                data = truncate(data)
+        written = self.factory.record(self, request=encode(request), answer=data, plan=plan)
+        if written is None:
+            self._deliver(request, plan.outcome, data, reply)
+        else:
+            written.addCallback(lambda _: self._deliver(request, plan.outcome, data, reply))
+
+    def _deliver(self, request: Message, outcome: Outcome, data: bytes | None, reply: Reply | None) -> None:
         if outcome.kind == "silent":
             self.silenced = True  # the terminal never answers again on this connection
             log.info("%s %s: silent", self, display.summary(request))
             return
-        if outcome.kind in ("close", "reset"):
+        if data is None:  # close or reset
             log.info("%s %s: %s without answering", self, display.summary(request), outcome.kind)
             self._finished()
             if outcome.kind == "close":
@@ -199,19 +223,16 @@ class TerminalConnection(protocol.Protocol):
             else:
                 self.transport.abortConnection()
             return
-        if outcome.kind == "garbage":
-            data = GARBAGE
+        if reply is None:
             log.info("%s %s: answered garbage", self, display.summary(request))
         else:
-            reply = self.factory.terminal.respond(request, outcome)
-            data = encode(reply.records)
             self._log(request, reply)
         if outcome.kind == "truncated":
-            self.transport.write(truncate(data))
+            self.transport.write(data)
             self._finished()
             self.transport.loseConnection()
             return
-        self._write_pieces(split(data, outcome.fragments), outcome.pause)
+        self._write_pieces(split(data, outcome.fragments) if outcome.fragments > 1 else [data], outcome.pause)
 
     def _write_pieces(self, pieces: list[bytes], pause: float) -> None:
         self.transport.write(pieces[0])  # one write: POS that read once get a whole answer
@@ -231,7 +252,8 @@ class TerminalConnection(protocol.Protocol):
     def _finished(self) -> None:
         self.current = None
         self.last_activity = self.factory.reactor.seconds()
-        self.factory.release(self)
+        if self.factory.serialised:
+            self.factory.release(self)
 
     def _late_records(self) -> Message:
         """Records that arrived, without a CZ of their own, while their request was waiting."""
@@ -258,7 +280,10 @@ class TerminalConnection(protocol.Protocol):
             self.answer_call.cancel()
             self.answer_call = None
         self._finished()
-        self.transport.write(encode(self.factory.terminal.reject(request)))
+        answer = encode(self.factory.terminal.reject(request))
+        self.received_at = self.factory.reactor.seconds()
+        self.factory.record(self, request=encode(request), answer=answer, note=f"malformed: {error}")
+        self.transport.write(answer)
         log.warning("%s malformed request (%s): answered AF=09 and closed", self, error)
         self.transport.loseConnection()
 
@@ -267,10 +292,16 @@ class TerminalFactory(protocol.Factory):
     protocol = TerminalConnection
     noisy = False
 
-    def __init__(self, terminal: Terminal, limits: Limits | None = None, reactor=None):
+    def __init__(
+        self, terminal: Terminal, limits: Limits | None = None, reactor=None, journal: Journal | None = None,
+        name: str = "1",
+    ):  # fmt: skip
         if reactor is None:
             from twisted.internet import reactor
         self.terminal = terminal
+        self.journal = journal or Journal(reactor=reactor)
+        self.name = name  # the terminal's name in the journal and the control API
+        self.listeners: list = []  # called with each journal row id, for those waiting for a transaction
         self.limits = limits or Limits()
         self.reactor = reactor
         self.active = 0
@@ -280,6 +311,23 @@ class TerminalFactory(protocol.Factory):
         # one sweep for idle connections: a timer per connection cost ~5 us on every transaction
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
+
+    def record(self, connection: TerminalConnection, *, request: bytes, answer: bytes | None, plan=None, note=None):
+        """Journal one transaction; returns None if it is written, or a Deferred that fires once it is."""
+        transaction_id, written = self.journal.record(
+            self.name, connection.journal_id, connection, connection.received_at, self.reactor.seconds(),
+            request, answer, note or plan.outcome, plan.rule if plan else None,
+        )  # fmt: skip
+        if self.listeners:
+            listeners, self.listeners = self.listeners, []
+            for listener in listeners:
+                listener(transaction_id)
+        return written
+
+    @property
+    def serialised(self) -> bool:
+        """One transaction at a time for all POS (a --busy mode other than parallel)."""
+        return self.limits.busy != "parallel"
 
     def busy_elsewhere(self, connection: TerminalConnection) -> bool:
         return self.limits.busy in ("refuse", "ignore") and self.occupant not in (None, connection)

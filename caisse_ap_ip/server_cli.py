@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__, cli, outcomes, scenarios, tags
+from . import __version__, cli, journal, outcomes, scenarios, tags
 from .amounts import AmountError, currency_from_code, currency_number
 from .cards import PAYMENT_TYPES
 from .outcomes import Outcome
@@ -92,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     limits = Limits()
     parser = argparse.ArgumentParser(
         prog="caisse-ap-ip-server",
-        description="Simulate a payment terminal speaking Caisse-AP over IP.",
+        description="Simulate a payment terminal speaking Caisse-AP over IP. "
+        "'caisse-ap-ip-server journal PATH' shows a journal file.",
     )
     add = parser.add_argument
     add("--version", action="version", version=f"%(prog)s {__version__}")
@@ -226,6 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="amounts ending in .61 to .73 choose the outcome (see README: Magic amounts)",
     )
     add(
+        "--journal",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="keep the journal of connections, requests and answers in this SQLite file (default: in memory)",
+    )
+    add(
+        "--journal-cap",
+        type=cli.positive_int,
+        default=journal.DEFAULT_CAP,
+        metavar="N",
+        help=f"transactions kept in the journal, the oldest go first (default: {journal.DEFAULT_CAP})",
+    )
+    add(
         "--after-answer",
         type=after_answer,
         default=None,
@@ -301,7 +318,42 @@ def build_terminal(args: argparse.Namespace) -> Terminal:
     return terminal
 
 
+def build_journal_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caisse-ap-ip-server journal", description="Show the transactions recorded in a journal file."
+    )
+    parser.add_argument("path", type=Path, help="the file given to --journal")
+    parser.add_argument("--last", type=cli.positive_int, default=None, metavar="N", help="only the last N")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    return parser
+
+
+def show_journal(argv: list[str]) -> int:
+    parser = build_journal_parser()
+    args = parser.parse_args(argv)
+    try:
+        entries = journal.read(args.path, args.last)
+    except (FileNotFoundError, sqlite3.DatabaseError) as error:
+        print(f"caisse-ap-ip-server journal: {args.path}: {error}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry))
+            continue
+        when = datetime.fromtimestamp(entry["received"]).isoformat(sep=" ", timespec="milliseconds")
+        took = entry["acted"] - entry["received"]
+        answer = entry["answer"] if entry["answer"] is not None else "(no answer)"
+        print(f"#{entry['id']} {when} terminal {entry['terminal']} {entry['peer']} {entry['outcome']}"
+              f"{' [' + entry['rule'] + ']' if entry['rule'] else ''} after {took:.3f} s")  # fmt: skip
+        print(f"  -> {entry['request']}")
+        print(f"  <- {answer}")
+    return cli.EXIT_SUCCESS
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["journal"]:
+        return show_journal(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.setup_logging(args.log_level)
@@ -325,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         busy=args.busy,
     )
     _allow_open_files(limits.max_connections + 64)
-    factory = TerminalFactory(terminal, limits, reactor)
+    factory = TerminalFactory(terminal, limits, reactor, journal.Journal(args.journal, args.journal_cap, reactor))
     try:
         port = listen(factory, args.port, args.host)
     except CannotListenError as error:

@@ -1,0 +1,190 @@
+"""The journal: every connection, request and answer a terminal saw, in SQLite.
+
+Frames are stored as bytes, as received and sent; their decoded tags are
+derived when read. In memory (the default) rows wait in a deque bounded by the
+cap and are written to SQLite only when the journal is read: nothing there
+outlives the process anyway, and a statement per transaction would cost more
+than answering it. In a file, each transaction is written by one database thread
+(twisted.enterprise.adbapi) and the server sends the answer only once it is
+written, so that killing the process loses nothing a POS has seen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections import deque
+from pathlib import Path
+
+from twisted.internet import defer
+
+from . import display
+from .protocol import FrameError, decode
+
+DEFAULT_CAP = 10000
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS connections (
+    id INTEGER PRIMARY KEY, terminal TEXT, peer TEXT, opened REAL, closed REAL
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY, terminal TEXT, connection INTEGER, peer TEXT,
+    received REAL, acted REAL, request BLOB, answer BLOB, outcome TEXT, rule TEXT
+);
+"""
+COLUMNS = ("id", "terminal", "connection", "peer", "received", "acted", "request", "answer", "outcome", "rule")
+INSERT_TRANSACTION = f"INSERT INTO transactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+INSERT_CONNECTION = "INSERT OR REPLACE INTO connections (id, terminal, peer, opened, closed) VALUES (?, ?, ?, ?, ?)"
+CLOSE_CONNECTION = "UPDATE connections SET closed = ? WHERE id = ?"
+
+
+class Journal:
+    """Journal rows of one or more terminals; ``cap`` bounds the transactions kept (the oldest go first)."""
+
+    def __init__(self, path: str | Path | None = None, cap: int = DEFAULT_CAP, reactor=None):
+        self.path = str(path) if path else None
+        self.cap = cap
+        self.pool = None
+        self.db = sqlite3.connect(self.path or ":memory:", isolation_level=None)
+        _prepare(self.db)
+        self._connection_ids = itertools.count(_next_id(self.db, "connections"))
+        self._transaction_ids = itertools.count(_next_id(self.db, "transactions"))
+        # rows not written yet; in memory, those beyond the cap are dropped before ever being written
+        self._opened: deque[tuple] = deque(maxlen=cap)
+        self._closed: deque[tuple] = deque(maxlen=cap)
+        self._transactions: deque[tuple] = deque(maxlen=cap)
+        if self.path:
+            self.db.close()
+            from twisted.enterprise import adbapi
+
+            self.pool = adbapi.ConnectionPool(
+                "sqlite3", self.path, cp_min=1, cp_max=1, check_same_thread=False, cp_openfun=_prepare,
+                cp_reactor=reactor,
+            )  # fmt: skip
+
+    def connection_opened(self, terminal: str, peer: str, at: float) -> int:
+        connection_id = next(self._connection_ids)
+        self._opened.append((connection_id, terminal, peer, at, None))
+        return connection_id
+
+    def connection_closed(self, connection_id: int, at: float) -> None:
+        self._closed.append((at, connection_id))
+
+    def record(self, terminal, connection, peer, received, acted, request: bytes, answer, outcome, rule):
+        """Add a transaction; frames are bytes as received and sent (answer None: nothing was sent).
+
+        ``peer`` and ``outcome`` may be objects whose str() is written: formatting waits for the write.
+
+        Returns its id, and a Deferred that fires once it is safely written (None when in memory: at once).
+        """
+        transaction_id = next(self._transaction_ids)
+        self._transactions.append(
+            (transaction_id, terminal, connection, peer, received, acted, request, answer, outcome, rule)
+        )
+        if self.pool is not None:
+            pending = self._take_pending()
+            return transaction_id, self.pool.runInteraction(lambda cursor: self._write(cursor.connection, pending))
+        return transaction_id, None
+
+    def entries(self, last: int | None = None, terminal: str | None = None, after: int = 0) -> defer.Deferred:
+        """Transactions, oldest first, as dicts with the decoded request and answer."""
+        return self._read(_select, last, terminal, after).addCallback(lambda rows: [_entry(row) for row in rows])
+
+    def clear(self) -> defer.Deferred:
+        return self._read(lambda db: db.execute("DELETE FROM transactions") and None)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        else:
+            self.db.close()
+
+    def _take_pending(self) -> tuple[list, list, list]:
+        pending = (
+            [(cid, terminal, str(peer), opened, closed) for cid, terminal, peer, opened, closed in self._opened],
+            list(self._closed),
+            [(*row[:3], str(row[3]), *row[4:8], str(row[8]), row[9]) for row in self._transactions],
+        )
+        self._opened.clear()
+        self._closed.clear()
+        self._transactions.clear()
+        return pending
+
+    def _read(self, query, *args) -> defer.Deferred:
+        pending = self._take_pending()
+        if self.pool is None:
+            self._write(self.db, pending)
+            return defer.succeed(query(self.db, *args))
+
+        def write_then_query(cursor):
+            self._write(cursor.connection, pending)
+            return query(cursor.connection, *args)
+
+        return self.pool.runInteraction(write_then_query)
+
+    def _write(self, db: sqlite3.Connection, pending: tuple[list, list, list]) -> None:
+        opened, closed, transactions = pending
+        if not (opened or closed or transactions):
+            return
+        db.execute("BEGIN")
+        db.executemany(INSERT_CONNECTION, opened)
+        db.executemany(CLOSE_CONNECTION, closed)
+        db.executemany(INSERT_TRANSACTION, transactions)
+        if transactions:
+            db.execute("DELETE FROM transactions WHERE id <= ?", (transactions[-1][0] - self.cap,))
+        if opened:
+            db.execute("DELETE FROM connections WHERE id <= ?", (opened[-1][0] - self.cap,))
+        db.execute("COMMIT")
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    db.isolation_level = None  # transactions are explicit, in Journal._write
+    if db.execute("PRAGMA database_list").fetchone()[2]:  # a file: written ahead, durable if the process dies
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+
+
+def _next_id(db: sqlite3.Connection, table: str) -> int:
+    return (db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0) + 1
+
+
+def _select(db: sqlite3.Connection, last: int | None, terminal: str | None, after: int) -> list[tuple]:
+    sql = f"SELECT {', '.join(COLUMNS)} FROM transactions WHERE id > ?"
+    values: list = [after]
+    if terminal is not None:
+        sql += " AND terminal = ?"
+        values.append(terminal)
+    sql += " ORDER BY id DESC"
+    if last is not None:
+        sql += " LIMIT ?"
+        values.append(last)
+    return list(reversed(db.execute(sql, values).fetchall()))
+
+
+def _entry(row: tuple) -> dict:
+    entry = dict(zip(COLUMNS, row, strict=True))
+    for side in ("request", "answer"):
+        frame = entry[side]
+        entry[side] = frame.decode("latin-1") if frame is not None else None
+        entry[f"{side}_records"] = _records(frame)
+    return entry
+
+
+def _records(frame: bytes | None) -> list | None:
+    if frame is None:
+        return None
+    try:
+        return display.describe(decode(frame))
+    except FrameError:
+        return None  # a malformed frame is kept as received, it has no tags
+
+
+def read(path: str | Path, last: int | None = None) -> list[dict]:
+    """Entries of a journal file, read directly (for the command line, not inside a reactor)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no journal at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [_entry(row) for row in _select(db, last, None, 0)]
+    finally:
+        db.close()
