@@ -37,6 +37,15 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
 def positive_float(text: str) -> float:
     value = non_negative_float(text)
     if value == 0:

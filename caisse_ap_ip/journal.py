@@ -48,6 +48,7 @@ class Journal:
         _prepare(self.db)
         self._connection_ids = itertools.count(_next_id(self.db, "connections"))
         self._transaction_ids = itertools.count(_next_id(self.db, "transactions"))
+        self.last_id = _next_id(self.db, "transactions") - 1  # the newest transaction's id (0: none yet)
         # rows not written yet; in memory, those beyond the cap are dropped before ever being written
         self._opened: deque[tuple] = deque(maxlen=cap)
         self._closed: deque[tuple] = deque(maxlen=cap)
@@ -76,7 +77,7 @@ class Journal:
 
         Returns its id, and a Deferred that fires once it is safely written (None when in memory: at once).
         """
-        transaction_id = next(self._transaction_ids)
+        transaction_id = self.last_id = next(self._transaction_ids)
         self._transactions.append(
             (transaction_id, terminal, connection, peer, received, acted, request, answer, outcome, rule)
         )

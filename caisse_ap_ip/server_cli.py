@@ -11,83 +11,13 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__, cli, journal, outcomes, scenarios, tags
-from .amounts import AmountError, currency_from_code, currency_number
+from . import __version__, cli, control, journal, options, outcomes, scenarios
 from .cards import PAYMENT_TYPES
-from .outcomes import Outcome
 from .profiles import PROFILES
 from .server import BUSY_MODES, Limits, TerminalFactory, listen
-from .tags import FAILURE_TYPES
 from .terminal import IMMEDIATE_MODES, Terminal, TerminalSettings
 
 log = logging.getLogger("caisse_ap_ip.server")
-
-
-def seller_contract(text: str) -> str:
-    if not 1 <= len(text) <= 10 or not text.isascii() or not text.isprintable():
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 to 10 printable ASCII characters")
-    return text
-
-
-def failure_type(text: str) -> str:
-    """A failure name (refused) or an AF code (04); AF 01 means authorised, which is no failure."""
-    value = text.lower()
-    if value in FAILURE_TYPES or (value in tags.STATUS_COMPLEMENTS and value != "01"):
-        return value
-    names = ", ".join(FAILURE_TYPES)
-    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {names}, or an AF code 00, 02 to 13)")
-
-
-def currencies(text: str) -> frozenset[str] | None:
-    """'all', or ISO 4217 codes separated by commas (EUR,XPF,USD or 978): the ISO numbers accepted."""
-    if text.strip().lower() == "all":
-        return None
-    try:
-        return frozenset(currency_number(currency_from_code(code)) for code in text.split(",") if code.strip())
-    except AmountError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def terminal_id(text: str) -> str:
-    if len(text) != 12 or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} must be 12 digits")
-    return text
-
-
-def ticket_line(text: str) -> str:
-    if not 1 <= len(text) <= 24:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 to 24 characters")
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError(f"{text!r} has characters that Latin-1 tickets cannot print") from None
-    return text
-
-
-def clock_time(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-03-14T10:42:17") from None
-
-
-def outcome(text: str) -> Outcome:
-    try:
-        return outcomes.parse(text)
-    except outcomes.OutcomeError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def after_answer(text: str) -> float | None:
-    """keep, close, or a number of seconds after which the terminal closes the connection."""
-    if text.lower() == "keep":
-        return None
-    if text.lower() == "close":
-        return 0.0
-    try:
-        return cli.non_negative_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not keep, close or a number of seconds") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "-ft",
         "--failure-type",
-        type=failure_type,
+        type=options.failure_type,
         default="abandon",
         metavar="TYPE",
         help="abandon, timeout, refused or forbidden: AF 11, 08, 04, 05 (default: abandon); also any other "
@@ -142,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "-sc",
         "--seller-contract",
-        type=seller_contract,
+        type=options.seller_contract,
         default="424242",
         metavar="NUMBER",
         help="merchant contract number returned in CG, at most 10 characters (default: 424242)",
@@ -156,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--currencies",
-        type=currencies,
+        type=options.currencies,
         default=None,
         metavar="LIST",
         help="currencies accepted, e.g. EUR or EUR,XPF,USD; others get AF=13 (default: all)",
@@ -181,35 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--clock",
-        type=clock_time,
+        type=options.clock_time,
         default=None,
         metavar="DATETIME",
         help="terminal's clock stopped at this time (tickets, expiry dates), e.g. 2026-03-14T10:42:17",
     )
     add(
         "--terminal-id",
-        type=terminal_id,
+        type=options.terminal_id,
         default="330000000001",
         metavar="DIGITS",
         help="CJ of identification answers, 12 digits (default: 330000000001)",
     )
     add(
         "--merchant-name",
-        type=ticket_line,
+        type=options.ticket_line,
         default="BOUTIQUE DEMO",
         metavar="TEXT",
         help="merchant name on tickets, at most 24 characters (default: BOUTIQUE DEMO)",
     )
     add(
         "--merchant-town",
-        type=ticket_line,
+        type=options.ticket_line,
         default="75001 PARIS",
         metavar="TEXT",
         help="merchant town on tickets, at most 24 characters (default: 75001 PARIS)",
     )
     add(
         "--outcome",
-        type=outcome,
+        type=options.outcome,
         default=outcomes.DEFAULT,
         metavar="SPEC",
         help="what happens to every request: answer (the default: as -f/-ft/-pt/-d say), success[:TYPE], "
@@ -244,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--after-answer",
-        type=after_answer,
+        type=options.after_answer,
         default=None,
         metavar="POLICY",
         help="keep the connection open after an answer (keep, the default), close it, or close it after "
@@ -257,6 +187,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODE",
         help="a request while another POS's transaction runs: parallel (each POS its own terminal, the "
         "default), refuse (AE=01 AF=07), queue (wait for the terminal), ignore (never answered)",
+    )
+    add(
+        "--control-port",
+        type=cli.port_number,
+        default=None,
+        metavar="PORT",
+        help="serve the control API (JSON over HTTP) on this port; 0 picks a free one, printed as 'control on "
+        "HOST:PORT'",
+    )
+    add(
+        "--control-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the control API (default: 127.0.0.1; anyone who reaches it controls the terminal)",
+    )
+    add(
+        "--control-token",
+        default=None,
+        metavar="TOKEN",
+        help="the control API then requires the header 'Authorization: Bearer TOKEN'",
     )
     add(
         "--max-message-size",
@@ -384,14 +334,28 @@ def main(argv: list[str] | None = None) -> int:
         reason = getattr(error.socketError, "strerror", None) or error.socketError
         print(f"caisse-ap-ip-server: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
         return cli.EXIT_CANNOT_LISTEN
-    address = port.getHost()
-    host = f"[{address.host}]" if ":" in address.host else address.host
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
-    reactor.callWhenRunning(print, f"listening on {host}:{address.port}", flush=True)
+    reactor.callWhenRunning(print, f"listening on {_address(port)}", flush=True)
+    if args.control_port is not None:
+        api = control.ControlAPI(factory, args.control_token, args.scenario, args.seed)
+        try:
+            control_port = control.listen(api, args.control_port, args.control_host, reactor)
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or error.socketError
+            print(f"caisse-ap-ip-server: cannot listen on {args.control_host}:{args.control_port}: {reason}",
+                  file=sys.stderr)  # fmt: skip
+            return cli.EXIT_CANNOT_LISTEN
+        reactor.callWhenRunning(print, f"control on {_address(control_port)}", flush=True)
     reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(terminal.settings))
     reactor.run()
     log.info("stopped")
     return cli.EXIT_SUCCESS
+
+
+def _address(port) -> str:
+    address = port.getHost()
+    host = f"[{address.host}]" if ":" in address.host else address.host
+    return f"{host}:{address.port}"
 
 
 def _describe(settings: TerminalSettings) -> str:

@@ -1,0 +1,290 @@
+"""The control API: JSON over HTTP to read and change a running terminal, for test suites.
+
+Every answer is JSON. Errors are {"error": "..."} with 400 (bad value), 401
+(token), 404 (no such endpoint) or 405 (method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hmac
+import json
+import logging
+
+from twisted.web import resource, server
+
+from . import __version__, cli, options, outcomes, scenarios
+from .cards import PAYMENT_TYPES
+from .profiles import PROFILES
+from .server import BUSY_MODES, TerminalFactory
+from .terminal import IMMEDIATE_MODES
+
+log = logging.getLogger("caisse_ap_ip.control")
+MAX_WAIT = 60.0
+
+# settings a test may change at run time: name -> parser of the JSON value (given as text)
+TERMINAL_SETTINGS = {
+    "failure": cli.boolean,
+    "failure_type": options.failure_type,
+    "duration": cli.non_negative_float,
+    "payment_type": cli.choice(PAYMENT_TYPES),
+    "seller_contract": options.seller_contract,
+    "profile": cli.choice(PROFILES),
+    "currencies": options.currencies,
+    "strict": cli.boolean,
+    "immediate": cli.choice(IMMEDIATE_MODES),
+    "terminal_id": options.terminal_id,
+    "merchant_name": options.ticket_line,
+    "merchant_town": options.ticket_line,
+    "outcome": options.outcome,
+}
+CONNECTION_SETTINGS = {"busy": cli.choice(BUSY_MODES), "after_answer": options.after_answer}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ControlAPI(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, factory: TerminalFactory, token: str | None = None, scenario_path=None, seed=None):
+        super().__init__()
+        self.factory = factory
+        self.token = token
+        self.scenario_path = scenario_path
+        self.seed = seed
+        self.initial_settings = copy.deepcopy(factory.terminal.settings)
+        self.initial_limits = copy.deepcopy(factory.limits)
+        self.routes = {
+            ("GET", "/health"): self.health,
+            ("GET", "/settings"): self.get_settings,
+            ("PATCH", "/settings"): self.change_settings,
+            ("GET", "/outcomes"): self.get_outcomes,
+            ("POST", "/outcomes"): self.queue_outcomes,
+            ("DELETE", "/outcomes"): self.clear_outcomes,
+            ("POST", "/scenario/reload"): self.reload_scenario,
+            ("GET", "/journal"): self.get_journal,
+            ("DELETE", "/journal"): self.clear_journal,
+            ("GET", "/transactions/next"): self.next_transaction,
+            ("POST", "/reset"): self.reset,
+        }
+
+    def render(self, request):
+        request.setHeader(b"content-type", b"application/json")
+        try:
+            self._authorise(request)
+            method, path = request.method.decode(), request.path.decode().rstrip("/") or "/"
+            handler = self.routes.get((method, path))
+            if handler is None:
+                known = [m for m, p in self.routes if p == path]
+                if known:
+                    raise ApiError(405, f"{path} takes {', '.join(known)}")
+                raise ApiError(404, f"no endpoint {path}")
+            result = handler(request)
+        except ApiError as error:
+            request.setResponseCode(error.status)
+            return _json({"error": str(error)})
+        if result is server.NOT_DONE_YET:
+            return result
+        if hasattr(result, "addCallback"):  # a Deferred: the journal is being read
+            result.addCallback(lambda value: _finish(request, value))
+            return server.NOT_DONE_YET
+        return _json(result)
+
+    def _authorise(self, request) -> None:
+        if self.token is None:
+            return
+        given = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        if not hmac.compare_digest(given, f"Bearer {self.token}"):
+            raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")
+
+    # -- endpoints
+
+    def health(self, request):
+        factory = self.factory
+        return {"status": "ok", "version": __version__, "terminal": factory.name, "connections": factory.active}
+
+    def get_settings(self, request):
+        settings = self.factory.terminal.settings
+        values = {name: _jsonable(name, getattr(settings, name)) for name in TERMINAL_SETTINGS}
+        values.update({name: getattr(self.factory.limits, name) for name in CONNECTION_SETTINGS})
+        values["scenario"] = self.scenario_path and str(self.scenario_path)
+        return values
+
+    def change_settings(self, request):
+        changes = _body(request)
+        if not isinstance(changes, dict):
+            raise ApiError(400, "send a JSON object of settings to change")
+        parsed = {}
+        for name, value in changes.items():
+            parser = TERMINAL_SETTINGS.get(name) or CONNECTION_SETTINGS.get(name)
+            if parser is None:
+                known = ", ".join([*TERMINAL_SETTINGS, *CONNECTION_SETTINGS])
+                raise ApiError(400, f"unknown setting {name!r} (settable: {known})")
+            parsed[name] = _parse(parser, name, value)
+        for name, value in parsed.items():  # all or nothing
+            target = self.factory.terminal.settings if name in TERMINAL_SETTINGS else self.factory.limits
+            setattr(target, name, value)
+        log.info("settings changed: %s", ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return self.get_settings(request)
+
+    def get_outcomes(self, request):
+        return {"queued": [str(outcome) for outcome in self.factory.terminal.queued]}
+
+    def queue_outcomes(self, request):
+        body = _body(request)
+        given = body.get("outcomes") if isinstance(body, dict) else body
+        if isinstance(given, str | dict):
+            given = [given]
+        if not isinstance(given, list) or not given:
+            raise ApiError(400, 'send {"outcomes": ["failure:refused", ...]} (or one outcome)')
+        count = body.get("count", 1) if isinstance(body, dict) else 1
+        if not isinstance(count, int) or count < 1:
+            raise ApiError(400, "count must be a whole number >= 1")
+        try:
+            parsed = [outcomes.parse(o) if isinstance(o, str) else outcomes.from_table(o) for o in given]
+        except (outcomes.OutcomeError, AttributeError) as error:
+            raise ApiError(400, str(error)) from None
+        self.factory.terminal.queued.extend(parsed * count)
+        return self.get_outcomes(request)
+
+    def clear_outcomes(self, request):
+        self.factory.terminal.queued.clear()
+        return self.get_outcomes(request)
+
+    def reload_scenario(self, request):
+        if self.scenario_path is None:
+            raise ApiError(400, "the server was started without --scenario")
+        try:
+            reloaded = scenarios.load(self.scenario_path, self.seed)
+        except scenarios.ScenarioError as error:
+            raise ApiError(400, str(error)) from None
+        current = self.factory.terminal.scenario
+        magic = [rule for rule in current.rules if rule.name.startswith("magic amount")] if current else []
+        reloaded.rules += magic
+        self.factory.terminal.scenario = reloaded
+        return {"rules": [rule.name for rule in reloaded.rules], "state": reloaded.state}
+
+    def get_journal(self, request):
+        last = _query_int(request, "last")
+        after = _query_int(request, "after") or 0
+        return self.factory.journal.entries(last=last, after=after).addCallback(lambda rows: {"transactions": rows})
+
+    def clear_journal(self, request):
+        return self.factory.journal.clear().addCallback(lambda _: {"transactions": []})
+
+    def next_transaction(self, request):
+        """Long poll: the first transaction after ?after=ID, waiting up to ?timeout=S (default 10) for it."""
+        after = _query_int(request, "after")
+        timeout = min(_query_float(request, "timeout", 10.0), MAX_WAIT)
+        if after is None:
+            after = self.factory.journal.last_id
+        return self._wait_for(request, after, timeout)
+
+    def _wait_for(self, request, after: int, timeout: float):
+        factory = self.factory
+        state = {"done": False}
+
+        def answer(entries):
+            if state["done"] or request.finished or getattr(request, "_disconnected", False):
+                return
+            state["done"] = True
+            if timer.active():
+                timer.cancel()
+            _finish(request, {"transaction": entries[0] if entries else None})
+
+        def arrived(transaction_id):
+            if not state["done"]:
+                factory.journal.entries(after=after, last=None).addCallback(lambda rows: answer(rows[:1]))
+
+        def check_now(rows):
+            if rows:
+                answer(rows[:1])
+            else:
+                factory.listeners.append(arrived)
+
+        timer = factory.reactor.callLater(timeout, answer, [])
+        factory.journal.entries(after=after).addCallback(check_now)
+        return server.NOT_DONE_YET
+
+    def reset(self, request):
+        terminal = self.factory.terminal
+        terminal.settings = copy.deepcopy(self.initial_settings)
+        self.factory.limits.busy = self.initial_limits.busy
+        self.factory.limits.after_answer = self.initial_limits.after_answer
+        terminal.queued.clear()
+        terminal.history.clear()
+        if terminal.scenario:
+            terminal.scenario.reset()
+        return self.factory.journal.clear().addCallback(lambda _: {"reset": True, **self.get_settings(request)})
+
+
+def _parse(parser, name: str, value):
+    """A JSON value through the option parser that the command line uses."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = {"after_answer": "keep", "currencies": "all"}.get(name, "")
+    elif isinstance(value, list):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = str(value)
+    try:
+        return parser(text)
+    except argparse.ArgumentTypeError as error:
+        raise ApiError(400, f"{name}: {error}") from None
+
+
+def _jsonable(name: str, value):
+    if name == "currencies":
+        return "all" if value is None else sorted(value)
+    if isinstance(value, outcomes.Outcome):
+        return str(value)
+    return value
+
+
+def _body(request):
+    try:
+        return json.loads(request.content.read() or b"null")
+    except ValueError as error:
+        raise ApiError(400, f"the body is not JSON: {error}") from None
+
+
+def _query_int(request, name: str) -> int | None:
+    values = request.args.get(name.encode())
+    if not values:
+        return None
+    try:
+        return int(values[0])
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number") from None
+
+
+def _query_float(request, name: str, default: float) -> float:
+    values = request.args.get(name.encode())
+    if not values:
+        return default
+    try:
+        return cli.non_negative_float(values[0].decode())
+    except argparse.ArgumentTypeError as error:
+        raise ApiError(400, f"{name}: {error}") from None
+
+
+def _json(value) -> bytes:
+    return json.dumps(value).encode() + b"\n"
+
+
+def _finish(request, value) -> None:
+    if not request.finished and not getattr(request, "_disconnected", False):
+        request.write(_json(value))
+        request.finish()
+
+
+def listen(api: ControlAPI, port: int, host: str, reactor):
+    site = server.Site(api)
+    site.noisy = False
+    return reactor.listenTCP(port, site, interface=host)
