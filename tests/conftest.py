@@ -37,6 +37,10 @@ class ServerProcess:
             raise RuntimeError(f"server did not start: {line!r} {self.stderr()}")
         self.host = match["host"].strip("[]")
         self.port = int(match["port"])
+        self.control_host = self.control_port = None
+        if "--control-port" in args:
+            control = LISTENING.fullmatch(self.process.stdout.readline().replace("control on", "listening on"))
+            self.control_host, self.control_port = control["host"], int(control["port"])
 
     def stderr(self) -> str:
         self.log.seek(0)

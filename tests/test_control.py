@@ -1,0 +1,160 @@
+"""The control API, as a test suite uses it: over HTTP on loopback, with curl-like requests."""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import REQUEST, ServerProcess, read_answers, read_until_closed
+
+
+def call(server, method, path, body=None, token=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{server.control_port}{path}", data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def pay(server, amount=b"CB00511245") -> dict:
+    with server.connect() as sock:
+        sock.sendall(REQUEST.replace(b"CB00511245", amount))
+        return dict(read_answers(sock)[0])
+
+
+@pytest.fixture(scope="module")
+def controlled():
+    server = ServerProcess("-d", "0", "--control-port", "0", "--seed", "1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh(request):
+    if "controlled" in request.fixturenames:
+        server = request.getfixturevalue("controlled")
+        assert call(server, "POST", "/reset")[0] == 200
+
+
+def test_health(controlled):
+    status, body = call(controlled, "GET", "/health")
+    assert status == 200 and body["status"] == "ok" and body["version"].count(".") == 2
+
+
+def test_settings_change_at_run_time_and_reset_restores_them(controlled):
+    status, body = call(controlled, "PATCH", "/settings", {"failure": True, "failure_type": "forbidden"})
+    assert status == 200 and (body["failure"], body["failure_type"]) == (True, "forbidden")
+    assert pay(controlled)["AF"] == "05"
+    call(controlled, "PATCH", "/settings", {"failure": False, "payment_type": "amexcontactless", "profile": "payxpert"})
+    fields = pay(controlled)
+    assert (fields["CC"], fields["CZ"], fields["AF"]) == ("00D", "0320", "01")
+    call(controlled, "PATCH", "/settings", {"currencies": ["EUR"], "outcome": "failure:timeout"})
+    assert pay(controlled)["AF"] == "08"
+    status, body = call(controlled, "POST", "/reset")
+    assert status == 200 and body["failure"] is False and body["currencies"] == "all" and body["outcome"] == "answer"
+    assert pay(controlled)["AE"] == "10"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"duration": -1}, "duration: '-1' must be a finite number >= 0"),
+        ({"failure_type": "bogus"}, "failure_type: invalid choice 'bogus'"),
+        ({"colour": "red"}, "unknown setting 'colour'"),
+        ({"failure": True, "profile": "visa"}, "profile: invalid choice 'visa'"),
+    ],
+)
+def test_bad_settings_are_refused_whole(controlled, change, message):
+    status, body = call(controlled, "PATCH", "/settings", change)
+    assert status == 400 and message in body["error"]
+    assert call(controlled, "GET", "/settings")[1]["failure"] is False  # nothing was applied
+
+
+def test_queued_outcomes_apply_to_the_next_transactions(controlled):
+    status, body = call(controlled, "POST", "/outcomes", {"outcomes": ["failure:refused", "close"], "count": 1})
+    assert status == 200 and body["queued"] == ["failure:04", "close"]
+    assert pay(controlled)["AF"] == "04"
+    with controlled.connect() as sock:
+        sock.sendall(REQUEST)
+        assert read_until_closed(sock) == b""
+    assert pay(controlled)["AE"] == "10"
+    call(controlled, "POST", "/outcomes", "silent")
+    assert call(controlled, "DELETE", "/outcomes")[1] == {"queued": []}
+    assert call(controlled, "POST", "/outcomes", {"outcomes": ["explode"]})[0] == 400
+
+
+def test_journal_read_filter_and_clear(controlled):
+    pay(controlled, b"CB0041000")
+    pay(controlled, b"CB0042000")
+    status, body = call(controlled, "GET", "/journal")
+    assert status == 200
+    amounts = [{r["tag"]: r["value"] for r in t["request_records"]}["CB"] for t in body["transactions"]]
+    assert amounts == ["1000", "2000"]
+    first = body["transactions"][0]["id"]
+    assert len(call(controlled, "GET", f"/journal?after={first}")[1]["transactions"]) == 1
+    assert len(call(controlled, "GET", "/journal?last=1")[1]["transactions"]) == 1
+    assert call(controlled, "DELETE", "/journal")[1] == {"transactions": []}
+    assert call(controlled, "GET", "/journal")[1] == {"transactions": []}
+
+
+def test_waiting_for_the_next_transaction_needs_no_sleep(controlled):
+    pay(controlled, b"CB0041000")
+    latest = call(controlled, "GET", "/journal?last=1")[1]["transactions"][0]["id"]
+    results = {}
+
+    def wait():  # whether it asks before or after the payment below, it wants the first one after `latest`
+        results["next"] = call(controlled, "GET", f"/transactions/next?after={latest}&timeout=10", timeout=15)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    pay(controlled, b"CB0043000")
+    waiter.join(15)
+    status, body = results["next"]
+    assert status == 200 and body["transaction"]["id"] == latest + 1
+    assert {r["tag"]: r["value"] for r in body["transaction"]["request_records"]}["CB"] == "3000"
+    status, body = call(controlled, "GET", f"/transactions/next?after={latest}&timeout=5")
+    assert body["transaction"]["id"] == latest + 1  # already there: answered at once
+    assert call(controlled, "GET", "/transactions/next?timeout=0.2")[1] == {"transaction": None}
+
+
+def test_unknown_endpoints_and_methods(controlled):
+    assert call(controlled, "GET", "/nope") == (404, {"error": "no endpoint /nope"})
+    assert call(controlled, "DELETE", "/health")[0] == 405
+    assert call(controlled, "POST", "/scenario/reload")[0] == 400  # started without --scenario
+
+
+def test_token():
+    server = ServerProcess("-d", "0", "--control-port", "0", "--control-token", "s3cret")
+    try:
+        assert call(server, "GET", "/health")[0] == 401
+        assert call(server, "GET", "/health", token="wrong")[0] == 401
+        assert call(server, "GET", "/health", token="s3cret")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_scenario_reload(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text('[[rule]]\noutcome = "failure:refused"\n')
+    server = ServerProcess("-d", "0", "--control-port", "0", "--scenario", str(path))
+    try:
+        assert pay(server)["AF"] == "04"
+        path.write_text('[[rule]]\noutcome = "failure:forbidden"\n')
+        status, body = call(server, "POST", "/scenario/reload")
+        assert status == 200 and body["rules"] == ["rule 1"]
+        assert pay(server)["AF"] == "05"
+        path.write_text('[[rule]]\noutcome = "boom"\n')
+        status, body = call(server, "POST", "/scenario/reload")
+        assert status == 400 and "rule 1: unknown outcome 'boom'" in body["error"]
+        assert pay(server)["AF"] == "05"  # the previous rules stay
+    finally:
+        server.stop()
+
+
+def test_the_control_api_listens_on_loopback_by_default(controlled):
+    assert controlled.control_host == "127.0.0.1"
