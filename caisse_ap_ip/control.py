@@ -117,18 +117,7 @@ class ControlAPI(resource.Resource):
 
     def change_settings(self, request):
         changes = _body(request)
-        if not isinstance(changes, dict):
-            raise ApiError(400, "send a JSON object of settings to change")
-        parsed = {}
-        for name, value in changes.items():
-            parser = TERMINAL_SETTINGS.get(name) or CONNECTION_SETTINGS.get(name)
-            if parser is None:
-                known = ", ".join([*TERMINAL_SETTINGS, *CONNECTION_SETTINGS])
-                raise ApiError(400, f"unknown setting {name!r} (settable: {known})")
-            parsed[name] = _parse(parser, name, value)
-        for name, value in parsed.items():  # all or nothing
-            target = self.factory.terminal.settings if name in TERMINAL_SETTINGS else self.factory.limits
-            setattr(target, name, value)
+        apply_settings(self.factory, changes)
         log.info("settings changed: %s", ", ".join(f"{k}={v}" for k, v in changes.items()))
         return self.get_settings(request)
 
@@ -181,35 +170,8 @@ class ControlAPI(resource.Resource):
         """Long poll: the first transaction after ?after=ID, waiting up to ?timeout=S (default 10) for it."""
         after = _query_int(request, "after")
         timeout = min(_query_float(request, "timeout", 10.0), MAX_WAIT)
-        if after is None:
-            after = self.factory.journal.last_id
-        return self._wait_for(request, after, timeout)
-
-    def _wait_for(self, request, after: int, timeout: float):
-        factory = self.factory
-        state = {"done": False}
-
-        def answer(entries):
-            if state["done"] or request.finished or getattr(request, "_disconnected", False):
-                return
-            state["done"] = True
-            if timer.active():
-                timer.cancel()
-            _finish(request, {"transaction": entries[0] if entries else None})
-
-        def arrived(transaction_id):
-            if not state["done"]:
-                factory.journal.entries(after=after, last=None).addCallback(lambda rows: answer(rows[:1]))
-
-        def check_now(rows):
-            if rows:
-                answer(rows[:1])
-            else:
-                factory.listeners.append(arrived)
-
-        timer = factory.reactor.callLater(timeout, answer, [])
-        factory.journal.entries(after=after).addCallback(check_now)
-        return server.NOT_DONE_YET
+        waited = self.factory.next_transaction(self.factory.journal.last_id if after is None else after, timeout)
+        return waited.addCallback(lambda entry: {"transaction": entry})
 
     def reset(self, request):
         terminal = self.factory.terminal
@@ -221,6 +183,21 @@ class ControlAPI(resource.Resource):
         if terminal.scenario:
             terminal.scenario.reset()
         return self.factory.journal.clear().addCallback(lambda _: {"reset": True, **self.get_settings(request)})
+
+
+def apply_settings(factory: TerminalFactory, changes) -> None:
+    """Change settings of a running terminal, all or nothing; raises ApiError (400) saying what is wrong."""
+    if not isinstance(changes, dict):
+        raise ApiError(400, "send a JSON object of settings to change")
+    parsed = {}
+    for name, value in changes.items():
+        parser = TERMINAL_SETTINGS.get(name) or CONNECTION_SETTINGS.get(name)
+        if parser is None:
+            known = ", ".join([*TERMINAL_SETTINGS, *CONNECTION_SETTINGS])
+            raise ApiError(400, f"unknown setting {name!r} (settable: {known})")
+        parsed[name] = _parse(parser, name, value)
+    for name, value in parsed.items():
+        setattr(factory.terminal.settings if name in TERMINAL_SETTINGS else factory.limits, name, value)
 
 
 def _parse(parser, name: str, value):

@@ -44,7 +44,8 @@ class Journal:
         self.path = str(path) if path else None
         self.cap = cap
         self.pool = None
-        self.db = sqlite3.connect(self.path or ":memory:", isolation_level=None)
+        # built where the factory is built, used only by the reactor thread (which may be another one)
+        self.db = sqlite3.connect(self.path or ":memory:", isolation_level=None, check_same_thread=False)
         _prepare(self.db)
         self._connection_ids = itertools.count(_next_id(self.db, "connections"))
         self._transaction_ids = itertools.count(_next_id(self.db, "transactions"))

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from twisted.internet import protocol, task
+from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from . import display
@@ -323,6 +323,30 @@ class TerminalFactory(protocol.Factory):
             for listener in listeners:
                 listener(transaction_id)
         return written
+
+    def next_transaction(self, after: int, timeout: float) -> defer.Deferred:
+        """The first journal entry with an id above ``after``: at once if there is one, else when it comes,
+        or None after ``timeout`` seconds."""
+        result = defer.Deferred()
+
+        def deliver(entries: list) -> None:
+            if not result.called:
+                if timer.active():
+                    timer.cancel()
+                result.callback(entries[0] if entries else None)
+
+        def arrived(transaction_id: int) -> None:
+            self.journal.entries(after=after).addCallback(deliver)
+
+        def first_look(entries: list) -> None:
+            if entries:
+                deliver(entries)
+            else:
+                self.listeners.append(arrived)
+
+        timer = self.reactor.callLater(timeout, deliver, [])
+        self.journal.entries(after=after).addCallback(first_look)
+        return result
 
     @property
     def serialised(self) -> bool:

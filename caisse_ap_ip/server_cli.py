@@ -300,6 +300,17 @@ def show_journal(argv: list[str]) -> int:
     return cli.EXIT_SUCCESS
 
 
+def build_limits(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_message_size=args.max_message_size,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+        assembly_time=args.assembly_time,
+        after_answer=args.after_answer,
+        busy=args.busy,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["journal"]:
@@ -318,14 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if args.log_level != "debug":
         logging.getLogger("twisted").setLevel(logging.WARNING)  # no "starting on port" chatter
-    limits = Limits(
-        max_message_size=args.max_message_size,
-        max_connections=args.max_connections,
-        idle_timeout=args.idle_timeout,
-        assembly_time=args.assembly_time,
-        after_answer=args.after_answer,
-        busy=args.busy,
-    )
+    limits = build_limits(args)
     _allow_open_files(limits.max_connections + 64)
     factory = TerminalFactory(terminal, limits, reactor, journal.Journal(args.journal, args.journal_cap, reactor))
     try:
