@@ -49,18 +49,21 @@ class ApiError(Exception):
 
 
 class ControlAPI(resource.Resource):
+    """One API for the terminals of a process; ``?terminal=NAME`` picks one (default: the first)."""
+
     isLeaf = True
 
-    def __init__(self, factory: TerminalFactory, token: str | None = None, scenario_path=None, seed=None):
+    def __init__(self, factories, token: str | None = None, scenario_path=None, seed=None):
         super().__init__()
-        self.factory = factory
+        factories = factories if isinstance(factories, list) else [factories]
+        self.factories = {factory.name: factory for factory in factories}
         self.token = token
         self.scenario_path = scenario_path
         self.seed = seed
-        self.initial_settings = copy.deepcopy(factory.terminal.settings)
-        self.initial_limits = copy.deepcopy(factory.limits)
+        self.initial = {f.name: (copy.deepcopy(f.terminal.settings), copy.deepcopy(f.limits)) for f in factories}
         self.routes = {
             ("GET", "/health"): self.health,
+            ("GET", "/terminals"): self.terminals,
             ("GET", "/settings"): self.get_settings,
             ("PATCH", "/settings"): self.change_settings,
             ("GET", "/outcomes"): self.get_outcomes,
@@ -73,6 +76,10 @@ class ControlAPI(resource.Resource):
             ("POST", "/reset"): self.reset,
         }
 
+    @property
+    def journal(self):
+        return next(iter(self.factories.values())).journal  # the terminals of a process share one journal
+
     def render(self, request):
         request.setHeader(b"content-type", b"application/json")
         try:
@@ -84,16 +91,24 @@ class ControlAPI(resource.Resource):
                 if known:
                     raise ApiError(405, f"{path} takes {', '.join(known)}")
                 raise ApiError(404, f"no endpoint {path}")
-            result = handler(request)
+            result = handler(request, self._chosen(request))
         except ApiError as error:
             request.setResponseCode(error.status)
             return _json({"error": str(error)})
-        if result is server.NOT_DONE_YET:
-            return result
-        if hasattr(result, "addCallback"):  # a Deferred: the journal is being read
+        if hasattr(result, "addCallback"):  # a Deferred: the journal is being read, or a wait
             result.addCallback(lambda value: _finish(request, value))
             return server.NOT_DONE_YET
         return _json(result)
+
+    def _chosen(self, request) -> list[TerminalFactory]:
+        """The terminals a request is about: ?terminal=NAME, else all (for reset and the journal) or the first."""
+        names = request.args.get(b"terminal") if request is not None else None
+        if not names:
+            return list(self.factories.values())
+        name = names[0].decode()
+        if name not in self.factories:
+            raise ApiError(404, f"no terminal {name!r} (terminals: {', '.join(self.factories)})")
+        return [self.factories[name]]
 
     def _authorise(self, request) -> None:
         if self.token is None:
@@ -102,29 +117,34 @@ class ControlAPI(resource.Resource):
         if not hmac.compare_digest(given, f"Bearer {self.token}"):
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")
 
-    # -- endpoints
+    # -- endpoints: each takes the request and the terminals it is about (the first when it needs one)
 
-    def health(self, request):
-        factory = self.factory
-        return {"status": "ok", "version": __version__, "terminal": factory.name, "connections": factory.active}
+    def health(self, request, chosen):
+        return {"status": "ok", "version": __version__, "terminals": len(self.factories),
+                "connections": sum(f.active for f in self.factories.values())}  # fmt: skip
 
-    def get_settings(self, request):
-        settings = self.factory.terminal.settings
-        values = {name: _jsonable(name, getattr(settings, name)) for name in TERMINAL_SETTINGS}
-        values.update({name: getattr(self.factory.limits, name) for name in CONNECTION_SETTINGS})
+    def terminals(self, request, chosen):
+        return {"terminals": [{"name": f.name, "port": f.port_number} for f in self.factories.values()]}
+
+    def get_settings(self, request, chosen):
+        factory = chosen[0]
+        settings = factory.terminal.settings
+        values = {"terminal": factory.name}
+        values.update({name: _jsonable(name, getattr(settings, name)) for name in TERMINAL_SETTINGS})
+        values.update({name: getattr(factory.limits, name) for name in CONNECTION_SETTINGS})
         values["scenario"] = self.scenario_path and str(self.scenario_path)
         return values
 
-    def change_settings(self, request):
+    def change_settings(self, request, chosen):
         changes = _body(request)
-        apply_settings(self.factory, changes)
-        log.info("settings changed: %s", ", ".join(f"{k}={v}" for k, v in changes.items()))
-        return self.get_settings(request)
+        apply_settings(chosen[0], changes)
+        log.info("terminal %s settings changed: %s", chosen[0].name, ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return self.get_settings(request, chosen)
 
-    def get_outcomes(self, request):
-        return {"queued": [str(outcome) for outcome in self.factory.terminal.queued]}
+    def get_outcomes(self, request, chosen):
+        return {"queued": [str(outcome) for outcome in chosen[0].terminal.queued]}
 
-    def queue_outcomes(self, request):
+    def queue_outcomes(self, request, chosen):
         body = _body(request)
         given = body.get("outcomes") if isinstance(body, dict) else body
         if isinstance(given, str | dict):
@@ -138,51 +158,56 @@ class ControlAPI(resource.Resource):
             parsed = [outcomes.parse(o) if isinstance(o, str) else outcomes.from_table(o) for o in given]
         except (outcomes.OutcomeError, AttributeError) as error:
             raise ApiError(400, str(error)) from None
-        self.factory.terminal.queued.extend(parsed * count)
-        return self.get_outcomes(request)
+        chosen[0].terminal.queued.extend(parsed * count)
+        return self.get_outcomes(request, chosen)
 
-    def clear_outcomes(self, request):
-        self.factory.terminal.queued.clear()
-        return self.get_outcomes(request)
+    def clear_outcomes(self, request, chosen):
+        chosen[0].terminal.queued.clear()
+        return self.get_outcomes(request, chosen)
 
-    def reload_scenario(self, request):
+    def reload_scenario(self, request, chosen):
         if self.scenario_path is None:
             raise ApiError(400, "the server was started without --scenario")
-        try:
-            reloaded = scenarios.load(self.scenario_path, self.seed)
-        except scenarios.ScenarioError as error:
-            raise ApiError(400, str(error)) from None
-        current = self.factory.terminal.scenario
-        magic = [rule for rule in current.rules if rule.name.startswith("magic amount")] if current else []
-        reloaded.rules += magic
-        self.factory.terminal.scenario = reloaded
+        for factory in chosen:
+            try:
+                reloaded = scenarios.load(self.scenario_path, self.seed)
+            except scenarios.ScenarioError as error:
+                raise ApiError(400, str(error)) from None
+            current = factory.terminal.scenario
+            reloaded.rules += (
+                [rule for rule in current.rules if rule.name.startswith("magic amount")] if current else []
+            )
+            factory.terminal.scenario = reloaded
         return {"rules": [rule.name for rule in reloaded.rules], "state": reloaded.state}
 
-    def get_journal(self, request):
-        last = _query_int(request, "last")
-        after = _query_int(request, "after") or 0
-        return self.factory.journal.entries(last=last, after=after).addCallback(lambda rows: {"transactions": rows})
+    def get_journal(self, request, chosen):
+        last, after = _query_int(request, "last"), _query_int(request, "after") or 0
+        terminal = chosen[0].name if len(chosen) == 1 and len(self.factories) > 1 else None
+        return self.journal.entries(last=last, after=after, terminal=terminal).addCallback(
+            lambda rows: {"transactions": rows}
+        )
 
-    def clear_journal(self, request):
-        return self.factory.journal.clear().addCallback(lambda _: {"transactions": []})
+    def clear_journal(self, request, chosen):
+        return self.journal.clear().addCallback(lambda _: {"transactions": []})
 
-    def next_transaction(self, request):
+    def next_transaction(self, request, chosen):
         """Long poll: the first transaction after ?after=ID, waiting up to ?timeout=S (default 10) for it."""
         after = _query_int(request, "after")
         timeout = min(_query_float(request, "timeout", 10.0), MAX_WAIT)
-        waited = self.factory.next_transaction(self.factory.journal.last_id if after is None else after, timeout)
+        factory = chosen[0]
+        waited = factory.next_transaction(self.journal.last_id if after is None else after, timeout)
         return waited.addCallback(lambda entry: {"transaction": entry})
 
-    def reset(self, request):
-        terminal = self.factory.terminal
-        terminal.settings = copy.deepcopy(self.initial_settings)
-        self.factory.limits.busy = self.initial_limits.busy
-        self.factory.limits.after_answer = self.initial_limits.after_answer
-        terminal.queued.clear()
-        terminal.history.clear()
-        if terminal.scenario:
-            terminal.scenario.reset()
-        return self.factory.journal.clear().addCallback(lambda _: {"reset": True, **self.get_settings(request)})
+    def reset(self, request, chosen):
+        for factory in chosen:
+            settings, limits = self.initial[factory.name]
+            factory.terminal.settings = copy.deepcopy(settings)
+            factory.limits.busy, factory.limits.after_answer = limits.busy, limits.after_answer
+            factory.terminal.queued.clear()
+            factory.terminal.history.clear()
+            if factory.terminal.scenario:
+                factory.terminal.scenario.reset()
+        return self.journal.clear().addCallback(lambda _: {"reset": [f.name for f in chosen]})
 
 
 def apply_settings(factory: TerminalFactory, changes) -> None:

@@ -79,3 +79,16 @@ def after_answer(text: str) -> float | None:
         return cli.non_negative_float(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"{text!r} is not keep, close or a number of seconds") from None
+
+
+def terminals(text: str) -> int | list[int]:
+    """How many terminals (3), or the ports of each (9001,9005)."""
+    try:
+        if "," not in text:
+            count = int(text)
+            if not 1 <= count <= 100:
+                raise argparse.ArgumentTypeError(f"{text!r}: between 1 and 100 terminals")
+            return count
+        return [cli.port_number(port.strip()) for port in text.split(",") if port.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number of terminals nor a list of ports") from None

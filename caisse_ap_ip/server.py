@@ -301,6 +301,7 @@ class TerminalFactory(protocol.Factory):
         self.terminal = terminal
         self.journal = journal or Journal(reactor=reactor)
         self.name = name  # the terminal's name in the journal and the control API
+        self.port_number: int | None = None  # once listening
         self.listeners: list = []  # called with each journal row id, for those waiting for a transaction
         self.limits = limits or Limits()
         self.reactor = reactor
@@ -336,7 +337,7 @@ class TerminalFactory(protocol.Factory):
                 result.callback(entries[0] if entries else None)
 
         def arrived(transaction_id: int) -> None:
-            self.journal.entries(after=after).addCallback(deliver)
+            self.journal.entries(after=after, terminal=self.name).addCallback(deliver)
 
         def first_look(entries: list) -> None:
             if entries:
@@ -345,7 +346,7 @@ class TerminalFactory(protocol.Factory):
                 self.listeners.append(arrived)
 
         timer = self.reactor.callLater(timeout, deliver, [])
-        self.journal.entries(after=after).addCallback(first_look)
+        self.journal.entries(after=after, terminal=self.name).addCallback(first_look)
         return result
 
     @property
@@ -390,4 +391,6 @@ class TerminalFactory(protocol.Factory):
 def listen(factory: TerminalFactory, port: int, host: str):
     """Start listening; raises twisted's CannotListenError when the address cannot be bound."""
     backlog = max(50, min(factory.limits.max_connections, 4096))
-    return factory.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+    listening = factory.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+    factory.port_number = listening.getHost().port
+    return listening

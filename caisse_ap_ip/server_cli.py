@@ -189,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
         "default), refuse (AE=01 AF=07), queue (wait for the terminal), ignore (never answered)",
     )
     add(
+        "--terminals",
+        type=options.terminals,
+        default=1,
+        metavar="N|PORTS",
+        help="several independent terminals in one process: N on consecutive ports from --port (N free ports "
+        "with -p 0), or a list of ports such as 9001,9005; one 'listening on' line each, named 1, 2, ...",
+    )
+    add(
         "--control-port",
         type=cli.port_number,
         default=None,
@@ -241,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_terminal(args: argparse.Namespace) -> Terminal:
+def build_terminal(args: argparse.Namespace, index: int = 0) -> Terminal:
     settings = TerminalSettings(
         failure=args.failure,
         failure_type=args.failure_type,
@@ -257,7 +265,7 @@ def build_terminal(args: argparse.Namespace) -> Terminal:
         merchant_town=args.merchant_town,
         outcome=args.outcome,
     )
-    terminal = Terminal(settings, random.Random(args.seed))
+    terminal = Terminal(settings, random.Random(None if args.seed is None else args.seed + index))
     if args.clock is not None:
         terminal.clock = lambda: args.clock
     if args.scenario or args.magic_amounts:
@@ -318,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.setup_logging(args.log_level)
+    ports = args.terminals if isinstance(args.terminals, list) else _consecutive(args.port, args.terminals)
     try:
-        terminal = build_terminal(args)
+        terminals = [build_terminal(args, index) for index in range(len(ports))]
     except scenarios.ScenarioError as error:
         parser.error(f"scenario {error}")
     from twisted.internet import reactor
@@ -329,31 +338,42 @@ def main(argv: list[str] | None = None) -> int:
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if args.log_level != "debug":
         logging.getLogger("twisted").setLevel(logging.WARNING)  # no "starting on port" chatter
-    limits = build_limits(args)
-    _allow_open_files(limits.max_connections + 64)
-    factory = TerminalFactory(terminal, limits, reactor, journal.Journal(args.journal, args.journal_cap, reactor))
-    try:
-        port = listen(factory, args.port, args.host)
-    except CannotListenError as error:
-        reason = getattr(error.socketError, "strerror", None) or error.socketError
-        print(f"caisse-ap-ip-server: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
-        return cli.EXIT_CANNOT_LISTEN
+    _allow_open_files(args.max_connections * len(ports) + 64)
+    recorded = journal.Journal(args.journal, args.journal_cap, reactor)
+    factories = [
+        TerminalFactory(terminal, build_limits(args), reactor, recorded, name=str(number))
+        for number, terminal in enumerate(terminals, 1)
+    ]
+    listening = []
+    for factory, port in zip(factories, ports, strict=True):
+        try:
+            listening.append(listen(factory, port, args.host))
+        except CannotListenError as error:
+            return _cannot_listen(args.host, port, error)
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
-    reactor.callWhenRunning(print, f"listening on {_address(port)}", flush=True)
+    for port in listening:
+        reactor.callWhenRunning(print, f"listening on {_address(port)}", flush=True)
     if args.control_port is not None:
-        api = control.ControlAPI(factory, args.control_token, args.scenario, args.seed)
+        api = control.ControlAPI(factories, args.control_token, args.scenario, args.seed)
         try:
             control_port = control.listen(api, args.control_port, args.control_host, reactor)
         except CannotListenError as error:
-            reason = getattr(error.socketError, "strerror", None) or error.socketError
-            print(f"caisse-ap-ip-server: cannot listen on {args.control_host}:{args.control_port}: {reason}",
-                  file=sys.stderr)  # fmt: skip
-            return cli.EXIT_CANNOT_LISTEN
+            return _cannot_listen(args.control_host, args.control_port, error)
         reactor.callWhenRunning(print, f"control on {_address(control_port)}", flush=True)
-    reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(terminal.settings))
+    reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(terminals[0].settings))
     reactor.run()
     log.info("stopped")
     return cli.EXIT_SUCCESS
+
+
+def _cannot_listen(host: str, port: int, error) -> int:
+    reason = getattr(error.socketError, "strerror", None) or error.socketError
+    print(f"caisse-ap-ip-server: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+    return cli.EXIT_CANNOT_LISTEN
+
+
+def _consecutive(first: int, count: int) -> list[int]:
+    return [0] * count if first == 0 else list(range(first, first + count))
 
 
 def _address(port) -> str:

@@ -130,7 +130,7 @@ class _ThreadBackend:
         return self._call(self.reactor, self.factory.next_transaction, after, timeout)
 
     def reset(self) -> None:
-        self._call(self.reactor, lambda: self.api.reset(None))
+        self._call(self.reactor, self.api.reset, None, [self.factory])
 
 
 class _ProcessBackend:

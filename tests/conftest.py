@@ -30,13 +30,18 @@ class ServerProcess:
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
         command = [sys.executable, str(SERVER_SCRIPT), "-p", "0", *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.process.stdout.readline()
-        match = LISTENING.fullmatch(line)
-        if not match:
-            self.process.wait(timeout=WAIT)
-            raise RuntimeError(f"server did not start: {line!r} {self.stderr()}")
+        terminals = args[args.index("--terminals") + 1] if "--terminals" in args else "1"
+        count = len(terminals.split(",")) if "," in terminals else int(terminals)
+        self.ports = []
+        for _ in range(count):
+            line = self.process.stdout.readline()
+            match = LISTENING.fullmatch(line)
+            if not match:
+                self.process.wait(timeout=WAIT)
+                raise RuntimeError(f"server did not start: {line!r} {self.stderr()}")
+            self.ports.append(int(match["port"]))
         self.host = match["host"].strip("[]")
-        self.port = int(match["port"])
+        self.port = self.ports[0]
         self.control_host = self.control_port = None
         if "--control-port" in args:
             control = LISTENING.fullmatch(self.process.stdout.readline().replace("control on", "listening on"))

@@ -1,6 +1,7 @@
 """The control API, as a test suite uses it: over HTTP on loopback, with curl-like requests."""
 
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -55,8 +56,9 @@ def test_settings_change_at_run_time_and_reset_restores_them(controlled):
     assert (fields["CC"], fields["CZ"], fields["AF"]) == ("00D", "0320", "01")
     call(controlled, "PATCH", "/settings", {"currencies": ["EUR"], "outcome": "failure:timeout"})
     assert pay(controlled)["AF"] == "08"
-    status, body = call(controlled, "POST", "/reset")
-    assert status == 200 and body["failure"] is False and body["currencies"] == "all" and body["outcome"] == "answer"
+    assert call(controlled, "POST", "/reset") == (200, {"reset": ["1"]})
+    body = call(controlled, "GET", "/settings")[1]
+    assert body["failure"] is False and body["currencies"] == "all" and body["outcome"] == "answer"
     assert pay(controlled)["AE"] == "10"
 
 
@@ -158,3 +160,39 @@ def test_scenario_reload(tmp_path):
 
 def test_the_control_api_listens_on_loopback_by_default(controlled):
     assert controlled.control_host == "127.0.0.1"
+
+
+def test_several_terminals_in_one_process_under_one_api():
+    server = ServerProcess("-d", "0", "--terminals", "3", "--control-port", "0")
+    try:
+        assert len(set(server.ports)) == 3
+        status, body = call(server, "GET", "/terminals")
+        assert status == 200
+        assert [t["port"] for t in body["terminals"]] == server.ports and body["terminals"][1]["name"] == "2"
+        assert call(server, "PATCH", "/settings?terminal=2", {"failure": True})[1]["terminal"] == "2"
+        answers = []
+        for port in server.ports:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(REQUEST)
+                answers.append(dict(read_answers(sock)[0])["AE"])
+        assert answers == ["10", "01", "10"]  # only terminal 2 fails
+        journal = call(server, "GET", "/journal")[1]["transactions"]
+        assert [t["terminal"] for t in journal] == ["1", "2", "3"]
+        assert [t["terminal"] for t in call(server, "GET", "/journal?terminal=2")[1]["transactions"]] == ["2"]
+        assert call(server, "GET", "/settings?terminal=9")[0] == 404
+        assert call(server, "POST", "/reset?terminal=2")[1] == {"reset": ["2"]}
+    finally:
+        server.stop()
+
+
+def test_terminals_on_a_list_of_ports():
+    free = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free.append(probe.getsockname()[1])
+    server = ServerProcess("-d", "0", "--terminals", ",".join(map(str, free)))
+    try:
+        assert server.ports == free
+    finally:
+        server.stop()
