@@ -19,7 +19,7 @@ from pathlib import Path
 from twisted.internet import defer
 
 from . import display
-from .protocol import FrameError, decode
+from .protocol import FrameError, decode, encode
 
 DEFAULT_CAP = 10000
 SCHEMA = """
@@ -72,9 +72,10 @@ class Journal:
         self._closed.append((at, connection_id))
 
     def record(self, terminal, connection, peer, received, acted, request: bytes, answer, outcome, rule):
-        """Add a transaction; frames are bytes as received and sent (answer None: nothing was sent).
+        """Add a transaction; the answer is bytes as sent (None: nothing was sent).
 
-        ``peer`` and ``outcome`` may be objects whose str() is written: formatting waits for the write.
+        ``request`` may be bytes or records, ``peer`` an address tuple, ``outcome`` an object whose str() is written:
+        encoding and formatting wait for the write, which in memory most rows never see.
 
         Returns its id, and a Deferred that fires once it is safely written (None when in memory: at once).
         """
@@ -102,9 +103,12 @@ class Journal:
 
     def _take_pending(self) -> tuple[list, list, list]:
         pending = (
-            [(cid, terminal, str(peer), opened, closed) for cid, terminal, peer, opened, closed in self._opened],
+            [(cid, terminal, _peer(peer), opened, closed) for cid, terminal, peer, opened, closed in self._opened],
             list(self._closed),
-            [(*row[:3], str(row[3]), *row[4:8], str(row[8]), row[9]) for row in self._transactions],
+            [
+                (*row[:3], _peer(row[3]), row[4], row[5], _frame(row[6]), row[7], str(row[8]), row[9])
+                for row in self._transactions
+            ],
         )
         self._opened.clear()
         self._closed.clear()
@@ -136,6 +140,19 @@ class Journal:
         if opened:
             db.execute("DELETE FROM connections WHERE id <= ?", (opened[-1][0] - self.cap,))
         db.execute("COMMIT")
+
+
+def _peer(address) -> str:
+    """'host:port' from a socket address tuple (as Twisted's TCP transports keep it) or an address object."""
+    if isinstance(address, str):
+        return address
+    if isinstance(address, tuple):
+        return f"{address[0]}:{address[1]}"
+    return f"{address.host}:{address.port}"
+
+
+def _frame(request: bytes | list) -> bytes:
+    return request if isinstance(request, bytes) else encode(request)
 
 
 def _prepare(db: sqlite3.Connection) -> None:

@@ -53,7 +53,8 @@ class TerminalConnection(protocol.Protocol):
             self.transport.abortConnection()
             return
         factory.active += 1
-        self.journal_id = factory.journal.connection_opened(factory.name, self, factory.reactor.seconds())
+        self.address = getattr(self.transport, "client", None) or self.transport.getPeer()  # (host, port, ...)
+        self.journal_id = factory.journal.connection_opened(factory.name, self.address, factory.reactor.seconds())
         self.decoder = FrameDecoder(factory.limits.max_message_size)
         self.pipeline: deque[Message] = deque()
         self.current: Message | None = None  # the request whose answer is being prepared
@@ -204,7 +205,7 @@ class TerminalConnection(protocol.Protocol):
             data = encode(reply.records)
             if outcome.kind == "truncated":
                 data = truncate(data)
-        written = self.factory.record(self, request=encode(request), answer=data, plan=plan)
+        written = self.factory.record(self, request=request, answer=data, plan=plan)
         if written is None:
             self._deliver(request, plan.outcome, data, reply)
         else:
@@ -313,10 +314,10 @@ class TerminalFactory(protocol.Factory):
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
 
-    def record(self, connection: TerminalConnection, *, request: bytes, answer: bytes | None, plan=None, note=None):
+    def record(self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None):
         """Journal one transaction; returns None if it is written, or a Deferred that fires once it is."""
         transaction_id, written = self.journal.record(
-            self.name, connection.journal_id, connection, connection.received_at, self.reactor.seconds(),
+            self.name, connection.journal_id, connection.address, connection.received_at, self.reactor.seconds(),
             request, answer, note or plan.outcome, plan.rule if plan else None,
         )  # fmt: skip
         if self.listeners:
