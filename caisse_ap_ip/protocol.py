@@ -10,7 +10,6 @@ to the caller (see ``FrameDecoder.flush``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 Record = tuple[str, str]
@@ -23,7 +22,8 @@ _TAG_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TAG_BYTES = frozenset(_TAG_CHARS.encode())
 _DIGITS = frozenset(b"0123456789")
 _VALID_TAGS = frozenset(a + b for a in _TAG_CHARS for b in _TAG_CHARS)
-_WHOLE_HEADER = re.compile(r"[A-Z0-9]{2}[0-9]{3}", re.ASCII)
+_LENGTH_FIELDS = [f"{n:03d}" for n in range(MAX_VALUE_SIZE + 1)]  # 0 -> "000": cheaper than formatting
+_LENGTH_VALUES = {field: n for n, field in enumerate(_LENGTH_FIELDS) if n}  # "001" -> 1; "000" is no length
 
 
 class FrameError(ValueError):
@@ -56,7 +56,7 @@ def encode(records: Iterable[Record]) -> bytes:
     for tag, value in records:
         if tag not in _VALID_TAGS or not 0 < len(value) <= MAX_VALUE_SIZE:
             encode_record(tag, value)  # raises with the reason
-        parts.append(f"{tag}{len(value):03d}{value}")
+        parts.append(tag + _LENGTH_FIELDS[len(value)] + value)
     text = "".join(parts)
     if not text.isascii():
         for tag, value in records:
@@ -158,9 +158,12 @@ class FrameDecoder:
         """Fast path for the usual case: whole, valid ASCII records; stops where the careful path must take over."""
         text = data.decode("ascii")  # the caller checked data.isascii()
         pos, base, size = 0, self.offset, len(text)
-        while _WHOLE_HEADER.match(text, pos):
-            end = pos + HEADER_SIZE + int(text[pos + 2 : pos + HEADER_SIZE])
-            if end > size or end == pos + HEADER_SIZE:
+        while True:
+            length = _LENGTH_VALUES.get(text[pos + 2 : pos + HEADER_SIZE])
+            if length is None or text[pos : pos + 2] not in _VALID_TAGS:
+                break  # end of data, or a header the careful path must judge
+            end = pos + HEADER_SIZE + length
+            if end > size:
                 break
             tag = text[pos : pos + 2]
             new_message = not self._open or (tag == "CZ" and self.split_on_cz)
