@@ -66,7 +66,7 @@ class TerminalSettings:
     outcome: Outcome = DEFAULT_OUTCOME  # what happens to requests that nothing else decides (--outcome)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What will happen to a request, decided once when it arrives."""
 
@@ -75,14 +75,14 @@ class Plan:
     rule: str | None = None  # the scenario rule that chose the outcome
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     records: Message
     delay: float  # seconds to wait before sending, as the customer would take
     note: str | None = None  # what the terminal shows or prints, for the log
 
 
-@dataclass
+@dataclass(slots=True)
 class Transaction:
     """A payment as the terminal remembers it: for cancellations, duplicata and status requests."""
 
@@ -216,7 +216,7 @@ class Terminal:
     ) -> tuple[dict[str, str], Transaction]:
         action, is_check = request["CD"], request.get("CC") == CHECK_APPLICATION
         card = PAYMENT_TYPES[outcome.payment_type or self.settings.payment_type]
-        profile = self.profile
+        profile, now = self.profile, self.clock()
         failure = None
         original = None
         if outcome.kind == "failure":
@@ -231,7 +231,7 @@ class Terminal:
         if failure:
             answer.update(AE=FAILURE, AF=failure)
             if profile.failure_tags:
-                card_data = self._card_data(card, request, profile)
+                card_data = self._card_data(card, request, profile, now.year)
                 answer.update({tag: card_data[tag] for tag in profile.failure_tags})
             if failure == OPERATOR_ABANDON and profile.abandon_amount:
                 answer["CB"] = profile.abandon_amount
@@ -243,10 +243,10 @@ class Terminal:
                 original.cancelled = True
                 answer.update({tag: original.answer[tag] for tag in profile.card_tags if tag in original.answer})
             elif not is_check:
-                answer.update(self._card_data(card, request, profile))
+                answer.update(self._card_data(card, request, profile, now.year))
         if profile.amount_width and answer["CB"] != profile.abandon_amount:
             answer["CB"] = answer["CB"].zfill(profile.amount_width)
-        ticket = functools.partial(self._ticket_data, request, answer, card, is_check, failure, self.clock())
+        ticket = functools.partial(self._ticket_data, request, answer, card, is_check, failure, now)
         if request.get("CK", "0")[0] == "1":
             answer["ZT"] = tickets.zt_value(ticket(), request["CK"])
         transaction = Transaction(action, int(request["CB"]), request["CE"], request.get("CH"), answer, ticket)
@@ -266,12 +266,12 @@ class Terminal:
                 return transaction
         return None
 
-    def _card_data(self, card: Card, request: dict[str, str], profile: Profile) -> dict[str, str]:
+    def _card_data(self, card: Card, request: dict[str, str], profile: Profile, year: int) -> dict[str, str]:
         # one draw for every random value: authorisation number, expiry, card number
         draw, authorisation = divmod(self.rng.getrandbits(128), 1_000_000)
         draw, months_ahead = divmod(draw, 48)
         pan_number = pan(card, draw)
-        year, month = self.clock().year + 1 + months_ahead // 12, 1 + months_ahead % 12
+        year, month = year + 1 + months_ahead // 12, 1 + months_ahead % 12
         data = {
             "CC": card.application,
             "CI": card.read_mode,
