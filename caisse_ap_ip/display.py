@@ -73,3 +73,12 @@ def summary(request: Message) -> str:
     if fields.get("CC") == "00C":
         action += " (check)"
     return action
+
+
+def address(peer) -> str:
+    """'host:port' of a socket address tuple (as Twisted's TCP transports keep it) or an address object."""
+    if isinstance(peer, str):
+        return peer
+    if isinstance(peer, tuple):
+        return f"{peer[0]}:{peer[1]}"
+    return f"{peer.host}:{peer.port}"

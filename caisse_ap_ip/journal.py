@@ -103,10 +103,13 @@ class Journal:
 
     def _take_pending(self) -> tuple[list, list, list]:
         pending = (
-            [(cid, terminal, _peer(peer), opened, closed) for cid, terminal, peer, opened, closed in self._opened],
+            [
+                (cid, terminal, display.address(peer), opened, closed)
+                for cid, terminal, peer, opened, closed in self._opened
+            ],
             list(self._closed),
             [
-                (*row[:3], _peer(row[3]), row[4], row[5], _frame(row[6]), row[7], str(row[8]), row[9])
+                (*row[:3], display.address(row[3]), row[4], row[5], _frame(row[6]), row[7], str(row[8]), row[9])
                 for row in self._transactions
             ],
         )
@@ -140,15 +143,6 @@ class Journal:
         if opened:
             db.execute("DELETE FROM connections WHERE id <= ?", (opened[-1][0] - self.cap,))
         db.execute("COMMIT")
-
-
-def _peer(address) -> str:
-    """'host:port' from a socket address tuple (as Twisted's TCP transports keep it) or an address object."""
-    if isinstance(address, str):
-        return address
-    if isinstance(address, tuple):
-        return f"{address[0]}:{address[1]}"
-    return f"{address.host}:{address.port}"
 
 
 def _frame(request: bytes | list) -> bytes:

@@ -39,21 +39,20 @@ class TerminalConnection(protocol.Protocol):
 
     @functools.cached_property
     def peer(self) -> str:
-        address = self.transport.getPeer()
-        return f"{address.host}:{address.port}"
+        return display.address(self.address)
 
     def __str__(self) -> str:  # log calls pass the connection itself: the peer is formatted only if logged
         return self.peer
 
     def connectionMade(self) -> None:
         factory = self.factory
+        self.address = getattr(self.transport, "client", None) or self.transport.getPeer()  # (host, port, ...)
         self.counted = factory.active < factory.limits.max_connections
         if not self.counted:
             log.warning("%s refused: already %d connections (--max-connections)", self, factory.active)
             self.transport.abortConnection()
             return
         factory.active += 1
-        self.address = getattr(self.transport, "client", None) or self.transport.getPeer()  # (host, port, ...)
         self.journal_id = factory.journal.connection_opened(factory.name, self.address, factory.reactor.seconds())
         self.decoder = FrameDecoder(factory.limits.max_message_size)
         self.pipeline: deque[Message] = deque()
