@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import random
+import signal
 import sqlite3
 import sys
 from datetime import datetime
@@ -361,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cannot_listen(args.control_host, args.control_port, error)
         reactor.callWhenRunning(print, f"control on {_address(control_port)}", flush=True)
     reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(terminals[0].settings))
+    # a background job of a shell starts with SIGINT ignored, and Twisted then leaves it so: SIGINT must stop us
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     reactor.run()
     log.info("stopped")
     return cli.EXIT_SUCCESS

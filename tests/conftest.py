@@ -11,8 +11,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from caisse_ap_ip.protocol import FrameDecoder, Message
+
+# examples are judged by what they find, not by how fast a shared machine runs them
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = ROOT / "caisse-ap-ip-server.py"

@@ -41,6 +41,21 @@ def test_listens_on_ipv6_loopback():
         assert server.stop() == 0
 
 
+def test_sigint_stops_the_server_even_when_started_with_sigint_ignored():
+    import signal
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a background job of a shell script
+
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "-p", "0", "-d", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=ignore_sigint,
+    )  # fmt: skip
+    assert process.stdout.readline().startswith("listening on")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=WAIT) == 0
+
+
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_stops_cleanly_with_exit_0(signal_name):
     import signal
