@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 
+from twisted.internet import threads
 from twisted.web import resource, server
 
 from . import __version__, cli, options, outcomes, scenarios
@@ -53,13 +54,14 @@ class ControlAPI(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, factories, token: str | None = None, scenario_path=None, seed=None):
+    def __init__(self, factories, token: str | None = None, scenario_path=None, seed=None, magic_amounts=False):
         super().__init__()
         factories = factories if isinstance(factories, list) else [factories]
         self.factories = {factory.name: factory for factory in factories}
         self.token = token
         self.scenario_path = scenario_path
         self.seed = seed
+        self.magic_amounts = magic_amounts
         self.initial = {f.name: (copy.deepcopy(f.terminal.settings), copy.deepcopy(f.limits)) for f in factories}
         self.routes = {
             ("GET", "/health"): self.health,
@@ -95,8 +97,8 @@ class ControlAPI(resource.Resource):
         except ApiError as error:
             request.setResponseCode(error.status)
             return _json({"error": str(error)})
-        if hasattr(result, "addCallback"):  # a Deferred: the journal is being read, or a wait
-            result.addCallback(lambda value: _finish(request, value))
+        if hasattr(result, "addCallback"):  # a Deferred: the journal is being read, a file loaded, or a wait
+            result.addCallbacks(lambda value: _finish(request, value), lambda failure: _fail(request, failure))
             return server.NOT_DONE_YET
         return _json(result)
 
@@ -155,8 +157,8 @@ class ControlAPI(resource.Resource):
         if not isinstance(count, int) or count < 1:
             raise ApiError(400, "count must be a whole number >= 1")
         try:
-            parsed = [outcomes.parse(o) if isinstance(o, str) else outcomes.from_table(o) for o in given]
-        except (outcomes.OutcomeError, AttributeError) as error:
+            parsed = [outcomes.coerce(o) for o in given]
+        except outcomes.OutcomeError as error:
             raise ApiError(400, str(error)) from None
         chosen[0].terminal.queued.extend(parsed * count)
         return self.get_outcomes(request, chosen)
@@ -168,17 +170,20 @@ class ControlAPI(resource.Resource):
     def reload_scenario(self, request, chosen):
         if self.scenario_path is None:
             raise ApiError(400, "the server was started without --scenario")
-        for factory in chosen:
-            try:
-                reloaded = scenarios.load(self.scenario_path, self.seed)
+
+        def load_all():  # in a thread: reading a file must not block the reactor
+            try:  # all terminals or none: each gets its own rules, with their own state
+                return [scenarios.build(self.scenario_path, self.seed, self.magic_amounts) for _ in chosen]
             except scenarios.ScenarioError as error:
                 raise ApiError(400, str(error)) from None
-            current = factory.terminal.scenario
-            reloaded.rules += (
-                [rule for rule in current.rules if rule.name.startswith("magic amount")] if current else []
-            )
-            factory.terminal.scenario = reloaded
-        return {"rules": [rule.name for rule in reloaded.rules], "state": reloaded.state}
+
+        def apply(reloaded):
+            for factory, scenario in zip(chosen, reloaded, strict=True):
+                factory.terminal.scenario = scenario
+            return {"rules": [rule.name for rule in reloaded[0].rules], "state": reloaded[0].state}
+
+        reactor = chosen[0].reactor
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), load_all).addCallback(apply)
 
     def get_journal(self, request, chosen):
         last, after = _query_int(request, "last"), _query_int(request, "after") or 0
@@ -278,6 +283,15 @@ def _query_float(request, name: str, default: float) -> float:
 
 def _json(value) -> bytes:
     return json.dumps(value).encode() + b"\n"
+
+
+def _fail(request, failure) -> None:
+    error = failure.value
+    if not isinstance(error, ApiError):
+        log.error("control API: %s", failure.getTraceback())
+        error = ApiError(500, f"internal error: {error}")
+    request.setResponseCode(error.status)
+    _finish(request, {"error": str(error)})
 
 
 def _finish(request, value) -> None:

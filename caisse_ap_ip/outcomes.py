@@ -93,6 +93,15 @@ def parse(text: str) -> Outcome:
     return from_table(table)
 
 
+def coerce(item: object) -> Outcome:
+    """An outcome from its text form or its table, whichever a scenario file, the API or a test gives."""
+    if isinstance(item, str):
+        return parse(item)
+    if isinstance(item, dict):
+        return from_table(item)
+    raise OutcomeError(f"an outcome is text or a table, not {item!r}")
+
+
 def from_table(table: dict[str, object]) -> Outcome:
     """An outcome from a TOML or JSON table: outcome, code, payment_type, delay, fragments, pause."""
     known = {"outcome", "argument", "code", "payment_type", "delay", "fragments", "pause"}

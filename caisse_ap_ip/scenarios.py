@@ -167,18 +167,10 @@ def build_rule(table: dict[str, object], number: int) -> Rule:
     return Rule(
         name=str(table.get("name", f"rule {number}")),
         when={key: _predicate(key, value) for key, value in when.items()},
-        sequence=[_outcome(item) for item in given],
+        sequence=[outcomes.coerce(item) for item in given],
         cycle=repeat == "cycle",
         then=then,
     )
-
-
-def _outcome(item: object) -> Outcome:
-    if isinstance(item, str):
-        return outcomes.parse(item)
-    if isinstance(item, dict):
-        return outcomes.from_table(item)
-    raise ScenarioError(f"an outcome is text or a table, not {item!r}")
 
 
 def _listed(value: object) -> list:
@@ -254,6 +246,16 @@ MAGIC_AMOUNTS = {
     72: "garbage",
     73: "truncated",
 }
+
+
+def build(path: str | Path | None, seed: int | None, magic: bool) -> Scenario | None:
+    """The rules of a terminal: those of the file (if any), then the magic amounts (if asked); None if neither."""
+    if path is None and not magic:
+        return None
+    scenario = load(path, seed) if path is not None else Scenario([], rng=random.Random(seed))
+    if magic:
+        scenario.rules += magic_amounts()
+    return scenario
 
 
 def magic_amounts() -> list[Rule]:

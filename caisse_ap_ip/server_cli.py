@@ -269,11 +269,7 @@ def build_terminal(args: argparse.Namespace, index: int = 0) -> Terminal:
     terminal = Terminal(settings, random.Random(None if args.seed is None else args.seed + index))
     if args.clock is not None:
         terminal.clock = lambda: args.clock
-    if args.scenario or args.magic_amounts:
-        scenario = scenarios.load(args.scenario, args.seed) if args.scenario else scenarios.Scenario([])
-        if args.magic_amounts:
-            scenario.rules += scenarios.magic_amounts()
-        terminal.scenario = scenario
+    terminal.scenario = scenarios.build(args.scenario, args.seed, args.magic_amounts)
     return terminal
 
 
@@ -355,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     for port in listening:
         reactor.callWhenRunning(print, f"listening on {_address(port)}", flush=True)
     if args.control_port is not None:
-        api = control.ControlAPI(factories, args.control_token, args.scenario, args.seed)
+        api = control.ControlAPI(factories, args.control_token, args.scenario, args.seed, args.magic_amounts)
         try:
             control_port = control.listen(api, args.control_port, args.control_host, reactor)
         except CannotListenError as error:

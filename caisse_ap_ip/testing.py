@@ -68,8 +68,7 @@ class SimulatedTerminal:
 
     def next(self, *outcome: str | dict, count: int = 1) -> None:
         """Queue outcomes for the next transactions, in order: next("silent"), next("failure:refused", "success")."""
-        parsed = [outcomes.parse(o) if isinstance(o, str) else outcomes.from_table(o) for o in outcome]
-        self._backend.queue(outcome, parsed * count)
+        self._backend.queue([outcomes.coerce(o) for o in outcome] * count)
 
     def configure(self, **settings) -> None:
         """Change settings at run time, as PATCH /settings does: configure(failure=True, failure_type="refused")."""
@@ -114,7 +113,7 @@ class _ThreadBackend:
     def stop(self) -> None:
         self._call(self.reactor, self.listening.stopListening)
 
-    def queue(self, given, parsed) -> None:
+    def queue(self, parsed) -> None:
         self.reactor.callFromThread(self.factory.terminal.queued.extend, parsed)
 
     def configure(self, settings) -> None:
@@ -158,7 +157,7 @@ class _ProcessBackend:
         self.process.terminate()
         self.process.wait(timeout=self.timeout)
 
-    def queue(self, given, parsed) -> None:
+    def queue(self, parsed) -> None:
         self._request("POST", "/outcomes", {"outcomes": [str(outcome) for outcome in parsed]})
 
     def configure(self, settings) -> None:
