@@ -52,7 +52,6 @@ class TerminalConnection(protocol.Protocol):
             log.warning("%s refused: already %d connections (--max-connections)", self, factory.active)
             self.transport.abortConnection()
             return
-        factory.active += 1
         self.journal_id = factory.journal.connection_opened(factory.name, self.address, factory.reactor.seconds())
         self.decoder = FrameDecoder(factory.limits.max_message_size)
         self.pipeline: deque[Message] = deque()
@@ -69,7 +68,6 @@ class TerminalConnection(protocol.Protocol):
     def connectionLost(self, reason=None) -> None:
         if not self.counted:
             return
-        self.factory.active -= 1
         self.factory.connections.discard(self)
         self.factory.release(self)
         self.factory.journal.connection_closed(self.journal_id, self.factory.reactor.seconds())
@@ -305,7 +303,6 @@ class TerminalFactory(protocol.Factory):
         self.listeners: list = []  # called with each journal row id, for those waiting for a transaction
         self.limits = limits or Limits()
         self.reactor = reactor
-        self.active = 0
         self.connections: set[TerminalConnection] = set()
         self.occupant: TerminalConnection | None = None  # whose transaction runs, with --busy other than parallel
         self.waiting: deque[TerminalConnection] = deque()  # --busy queue: connections waiting for the terminal
@@ -348,6 +345,11 @@ class TerminalFactory(protocol.Factory):
         timer = self.reactor.callLater(timeout, deliver, [])
         self.journal.entries(after=after, terminal=self.name).addCallback(first_look)
         return result
+
+    @property
+    def active(self) -> int:
+        """Connections counted against --max-connections."""
+        return len(self.connections)
 
     @property
     def serialised(self) -> bool:
