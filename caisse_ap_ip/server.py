@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections import deque
@@ -30,6 +31,7 @@ class Limits:
     assembly_time: float = 0.2  # wait for more records before declaring an incomplete request whole
     after_answer: float | None = None  # None keeps the connection open; else close this many seconds after
     busy: str = "parallel"  # a request while another POS's transaction runs: parallel, refuse, queue, ignore
+    request_timeout: float = 30.0  # seconds from a request's first byte to its last, whatever the pace
 
 
 class TerminalConnection(protocol.Protocol):
@@ -345,6 +347,17 @@ class TerminalFactory(protocol.Factory):
         timer = self.reactor.callLater(timeout, deliver, [])
         self.journal.entries(after=after, terminal=self.name).addCallback(first_look)
         return result
+
+    def configure(self, **changes: object) -> None:
+        """Change connection settings (values already validated); an unknown name changes nothing."""
+        unknown = [name for name in changes if not hasattr(self.limits, name)]
+        if unknown:
+            raise AttributeError(f"no connection setting {', '.join(unknown)}")
+        for name, value in changes.items():
+            setattr(self.limits, name, value)
+
+    def connection_settings(self) -> dict[str, object]:
+        return dataclasses.asdict(self.limits)
 
     @property
     def active(self) -> int:

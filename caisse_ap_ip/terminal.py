@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -107,6 +108,37 @@ class Terminal:
     @property
     def profile(self) -> Profile:
         return PROFILES[self.settings.profile]
+
+    # -- the verbs of the control API and the Python API: nothing outside reaches into the attributes
+
+    def queue(self, outcomes: Iterable[Outcome]) -> None:
+        """Outcomes for the next requests, in order, before the scenario and --outcome."""
+        self.queued.extend(outcomes)
+
+    def queued_outcomes(self) -> list[Outcome]:
+        return list(self.queued)
+
+    def clear_queue(self) -> None:
+        self.queued.clear()
+
+    def configure(self, **changes: object) -> None:
+        """Change settings (values already validated); an unknown name raises AttributeError and changes nothing."""
+        unknown = [name for name in changes if not hasattr(self.settings, name)]
+        if unknown:
+            raise AttributeError(f"no terminal setting {', '.join(unknown)}")
+        for name, value in changes.items():
+            setattr(self.settings, name, value)
+
+    def replace_scenario(self, scenario: Scenario | None) -> None:
+        self.scenario = scenario
+
+    def reset(self, settings: TerminalSettings) -> None:
+        """Back to these settings, with nothing queued, no remembered payment and the scenario at its start."""
+        self.settings = dataclasses.replace(settings)
+        self.queued.clear()
+        self.history.clear()
+        if self.scenario:
+            self.scenario.reset()
 
     def is_complete(self, request: Message) -> bool:
         """Whether a request already holds every tag its action needs."""

@@ -6,13 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CLIENT_SCRIPT, WAIT
-from fake_terminals import answering, fake_terminal
-
-
-def client(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(CLIENT_SCRIPT), "--quiet-time", "0.05", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=WAIT * 3)
+from helpers import CLIENT_SCRIPT, WAIT, answering, client, fake_terminal
 
 
 def test_success_exits_0_and_explains_every_tag(fast_server):

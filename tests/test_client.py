@@ -5,7 +5,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from fake_terminals import answering, fake_terminal, split
+from helpers import answering, fake_terminal, split
 
 from caisse_ap_ip.amounts import currency_from_code
 from caisse_ap_ip.client import ClientError, echo_mismatches, payment_request, transact

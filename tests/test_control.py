@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import REQUEST, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, ServerProcess, read_answers, read_until_closed
 
 
 def call(server, method, path, body=None, token=None, timeout=10):

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
 
 from caisse_ap_ip.journal import Journal
 

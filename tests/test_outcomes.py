@@ -3,8 +3,7 @@
 import time
 
 import pytest
-from conftest import REQUEST, WAIT, read_answers, read_until_closed
-from test_cli import client
+from helpers import REQUEST, WAIT, client, read_answers, read_until_closed
 
 from caisse_ap_ip.outcomes import GARBAGE, Outcome, OutcomeError, parse, split, truncate
 from caisse_ap_ip.protocol import FrameDecoder, decode
@@ -214,7 +213,7 @@ def test_bad_outcome_option_exits_2():
     import subprocess
     import sys
 
-    from conftest import SERVER_SCRIPT
+    from helpers import SERVER_SCRIPT
 
     result = subprocess.run(
         [sys.executable, str(SERVER_SCRIPT), "--outcome", "explode"], capture_output=True, text=True, timeout=WAIT

@@ -7,9 +7,7 @@ import sys
 import threading
 
 import pytest
-from conftest import SERVER_SCRIPT, WAIT, ServerProcess, read_answers
-from fake_terminals import fake_terminal
-from test_cli import client
+from helpers import SERVER_SCRIPT, WAIT, ServerProcess, client, fake_terminal, read_answers
 
 from caisse_ap_ip.client import ACTIONS, build_request
 from caisse_ap_ip.protocol import encode

@@ -5,7 +5,7 @@ import textwrap
 from decimal import Decimal
 
 import pytest
-from conftest import REQUEST, ServerProcess, read_answers
+from helpers import REQUEST, ServerProcess, read_answers
 
 from caisse_ap_ip.amounts import currency_from_code
 from caisse_ap_ip.client import build_request, with_records
@@ -184,7 +184,7 @@ def test_a_bad_scenario_file_stops_the_server_at_start_up(tmp_path):
     import subprocess
     import sys
 
-    from conftest import SERVER_SCRIPT, WAIT
+    from helpers import SERVER_SCRIPT, WAIT
 
     path = scenario_file(tmp_path, '[[rule]]\nwhen = { cents = 5 }\noutcome = "silent"\n\n[[rule]]\noutcome = "x"\n')
     result = subprocess.run(

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
 
 from caisse_ap_ip.protocol import FrameDecoder, decode, encode
 

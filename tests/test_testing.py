@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import WAIT
+from helpers import WAIT
 
 from caisse_ap_ip.amounts import currency_from_code
 from caisse_ap_ip.client import ClientError, payment_request, transact

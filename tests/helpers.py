@@ -1,0 +1,155 @@
+"""What the tests share: the request literal, a server process, reading answers, hand-made terminals, the client.
+
+Test modules import from here, never from one another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from caisse_ap_ip.protocol import FrameDecoder, Message
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_SCRIPT = ROOT / "caisse-ap-ip-server.py"
+CLIENT_SCRIPT = ROOT / "caisse-ap-ip-client.py"
+LISTENING = re.compile(r"listening on (?P<host>.+):(?P<port>\d+)\n")
+REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
+ANSWER_END_TAGS = {"AE", "AF", "CG", "ZT"}  # the last tag of every answer shape the simulator sends
+WAIT = 10.0  # upper bound for anything expected to happen; never a synchronisation sleep
+
+
+class ServerProcess:
+    """caisse-ap-ip-server.py started with -p 0; ``port`` is read from its 'listening on' line."""
+
+    def __init__(self, *args: str):
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
+        command = [sys.executable, str(SERVER_SCRIPT), "-p", "0", *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        terminals = args[args.index("--terminals") + 1] if "--terminals" in args else "1"
+        count = len(terminals.split(",")) if "," in terminals else int(terminals)
+        self.ports = []
+        for _ in range(count):
+            line = self.process.stdout.readline()
+            match = LISTENING.fullmatch(line)
+            if not match:
+                self.process.wait(timeout=WAIT)
+                raise RuntimeError(f"server did not start: {line!r} {self.stderr()}")
+            self.ports.append(int(match["port"]))
+        self.host = match["host"].strip("[]")
+        self.port = self.ports[0]
+        self.control_host = self.control_port = None
+        if "--control-port" in args:
+            control = LISTENING.fullmatch(self.process.stdout.readline().replace("control on", "listening on"))
+            self.control_host, self.control_port = control["host"], int(control["port"])
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=WAIT)
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout=WAIT)
+
+
+def read_answers(sock: socket.socket, count: int = 1) -> list[Message]:
+    """Read ``count`` answers from a connection the terminal keeps open."""
+    decoder = FrameDecoder()
+    answers: list[Message] = []
+    while True:
+        last = decoder.open_message
+        if len(answers) + 1 == count and decoder.at_boundary and last and last[-1][0] in ANSWER_END_TAGS:
+            answers.append(decoder.flush())
+        if len(answers) >= count:
+            return answers
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError(f"closed after {len(answers)} answers; pending {decoder.open_message}")
+        answers.extend(decoder.feed(data))
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while data := sock.recv(65536):
+        received += data
+    return received
+
+
+def client(*args: str) -> subprocess.CompletedProcess:
+    """caisse-ap-ip-client.py run as a user runs it."""
+    command = [sys.executable, str(CLIENT_SCRIPT), "--quiet-time", "0.05", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=WAIT * 3)
+
+
+# -- hand-made terminals that misbehave in precise ways, to test the client's reading
+
+
+def read_request(conn: socket.socket) -> bytes:
+    decoder, received = FrameDecoder(), b""
+    while not (decoder.at_boundary and any(tag == "CB" for tag, _ in decoder.open_message)):
+        data = conn.recv(4096)
+        if not data:
+            break
+        received += data
+        list(decoder.feed(data))
+    return received
+
+
+@contextmanager
+def fake_terminal(behaviour):
+    """Accept one connection and hand it to ``behaviour(conn)``; yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT)
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            behaviour(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(WAIT)
+
+
+def answering(pieces: list[bytes], pause: float = 0.0, then_close: bool = True, linger: float = 0.0):
+    """A terminal that reads the request and writes ``pieces`` one by one, ``pause`` s apart (its own pace)."""
+
+    def behaviour(conn: socket.socket):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        read_request(conn)
+        for i, piece in enumerate(pieces):
+            if i and pause:
+                time.sleep(pause)
+            conn.sendall(piece)
+        if not then_close:
+            conn.settimeout(linger or WAIT)
+            with contextlib.suppress(OSError):
+                conn.recv(1)  # keep the line open until the client leaves
+
+    return behaviour
+
+
+def split(data: bytes, *cuts: int) -> list[bytes]:
+    bounds = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
