@@ -178,10 +178,11 @@ def _read_answer(connection: socket.socket, deadline: float, quiet_time: float) 
         log.debug("received %d bytes: %s", len(data), data)
         received += data
         try:
-            for first in decoder.feed(data):  # a CZ began a second message: the first one is whole
-                return encode(first), False, last_byte_at
-        except FrameError:
-            return bytes(received), False, last_byte_at  # reported with its position by _decode_answer
+            closed = decoder.feed(data)
+        except FrameError as error:  # reported with its position by _decode_answer, unless an answer came first
+            closed = error.messages or [None]
+        if closed:  # a CZ began a second message: the first one is whole
+            return (encode(closed[0]) if closed[0] else bytes(received)), False, last_byte_at
 
 
 def _decode_answer(answer_bytes: bytes, where: str) -> Message:
@@ -189,7 +190,7 @@ def _decode_answer(answer_bytes: bytes, where: str) -> Message:
         raise ClientError(f"{where} closed the connection without answering")
     decoder = FrameDecoder(MAX_ANSWER_SIZE)
     try:
-        messages = list(decoder.feed(answer_bytes))
+        messages = decoder.feed(answer_bytes)
     except FrameError as error:
         raise ClientError(f"malformed answer from {where}: {error}") from None
     if not decoder.at_boundary:

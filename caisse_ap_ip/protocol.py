@@ -10,7 +10,7 @@ to the caller (see ``FrameDecoder.flush``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 Record = tuple[str, str]
 Message = list[Record]
@@ -33,6 +33,7 @@ class FrameError(ValueError):
         super().__init__(f"{reason} at byte {offset}")
         self.reason = reason
         self.offset = offset
+        self.messages: list[Message] = []  # messages the same feed closed before the error
 
 
 def is_valid_tag(tag: str) -> bool:
@@ -67,7 +68,7 @@ def encode(records: Iterable[Record]) -> bytes:
 def decode(data: bytes, max_size: int | None = None) -> Message:
     """Decode bytes that hold exactly one whole message (a CZ record inside it starts no new one)."""
     decoder = FrameDecoder(max_size or max(len(data), 1), split_on_cz=False)
-    list(decoder.feed(data))
+    decoder.feed(data)
     if not decoder.at_boundary:
         raise FrameError("truncated record", decoder.offset)
     return decoder.flush() or []
@@ -107,16 +108,15 @@ class FrameDecoder:
         self._open_start = self.offset
         return message
 
-    def feed(self, data: bytes) -> Iterator[Message]:
+    def feed(self, data: bytes) -> list[Message]:
+        """The messages that ``data`` closed; a FrameError carries in ``messages`` those closed before it."""
         closed: list[Message] = []
-        error = None
         try:
             self._consume(data, closed)
-        except FrameError as exc:
-            error = exc
-        yield from closed
-        if error is not None:
-            raise error
+        except FrameError as error:
+            error.messages = closed
+            raise
+        return closed
 
     def _consume(self, data: bytes, closed: list[Message]) -> None:
         pos = 0 if self.partial or not data.isascii() else self._consume_whole_records(data, closed)

@@ -79,7 +79,6 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class Reply:
     records: Message
-    delay: float  # seconds to wait before sending, as the customer would take
     note: str | None = None  # what the terminal shows or prints, for the log
 
 
@@ -181,10 +180,10 @@ class Terminal:
             answer["CZ"] = self.profile.answer_version
         error = self._request_error(request, fields)
         if error:
-            return Reply(_finish(answer, AE=FAILURE, AF=error[0]), 0.0, error[1])
+            return Reply(_finish(answer, AE=FAILURE, AF=error[0]), error[1])
         action = fields["CD"]
         if outcome.kind == "immediate":
-            return Reply(_finish(answer, AE=IMMEDIATE), 0.0)
+            return Reply(_finish(answer, AE=IMMEDIATE))
         if action in PAYMENTS:
             return self._payment(fields, answer, outcome)
         return _OTHER_ACTIONS[action](self, fields, answer)
@@ -235,13 +234,13 @@ class Terminal:
     def _payment(self, request: dict[str, str], answer: dict[str, str], outcome: Outcome) -> Reply:
         immediate = request.get("BA") == "1"
         if immediate and self.settings.immediate == "busy":
-            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "busy")
+            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "busy")
         final, transaction = self._perform(request, dict(answer), outcome)
         self.history.append(transaction)
         if immediate:
             status = IMMEDIATE if self.settings.immediate == "ack" else SUCCESS
-            return Reply(_finish(answer, AE=status), 0.0)
-        return Reply(list(final.items()), self.settings.duration)
+            return Reply(_finish(answer, AE=status))
+        return Reply(list(final.items()))
 
     def _perform(
         self, request: dict[str, str], answer: dict[str, str], outcome: Outcome
@@ -341,33 +340,33 @@ class Terminal:
 
     def _duplicate(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         if not self.history:
-            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "no ticket to reprint")
+            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "no ticket to reprint")
         if request["CK"][0] != "1":  # printed on the terminal only
-            return Reply(_finish(answer, AE=SUCCESS), 0.0, "duplicata printed")
+            return Reply(_finish(answer, AE=SUCCESS), "duplicata printed")
         zt = tickets.zt_value(self.history[-1].ticket(), request["CK"], duplicate=True)
-        return Reply(_finish(answer, AE=SUCCESS, ZT=zt), 0.0, "duplicata printed and sent")
+        return Reply(_finish(answer, AE=SUCCESS, ZT=zt), "duplicata printed and sent")
 
     def _identify(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         answer.update(CZ=self.profile.own_version, CJ=self.settings.terminal_id)
-        return Reply(_finish(answer, AE=SUCCESS), 0.0)
+        return Reply(_finish(answer, AE=SUCCESS))
 
     def _print(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         try:
             printed = tickets.decode_tickets(request["ZT"])
         except (FrameError, ValueError):
-            return Reply(_finish(answer, AE=FAILURE, AF=FORMAT_ERROR), 0.0, "ZT is not CK/AK records in base64")
+            return Reply(_finish(answer, AE=FAILURE, AF=FORMAT_ERROR), "ZT is not CK/AK records in base64")
         text = "\n".join(ticket for _, ticket in printed)
-        return Reply(_finish(answer, AE=SUCCESS), 0.0, f"printed:\n{text}")
+        return Reply(_finish(answer, AE=SUCCESS), f"printed:\n{text}")
 
     def _acknowledge(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
-        return Reply(_finish(answer, AE=SUCCESS), 0.0, tags.ACTIONS[request["CD"]])
+        return Reply(_finish(answer, AE=SUCCESS), tags.ACTIONS[request["CD"]])
 
     def _status(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         """The last payment's result: a guess at what CD=T answers, no public source shows it."""
         if not self.history:
-            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), 0.0, "no transaction yet")
+            return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "no transaction yet")
         last = {tag: value for tag, value in self.history[-1].answer.items() if tag not in COMMON_TAGS}
-        return Reply(list({**answer, **last}.items()), 0.0)
+        return Reply(list({**answer, **last}.items()))
 
 
 _OTHER_ACTIONS = {

@@ -86,11 +86,9 @@ def test_a_cz_record_starts_the_next_message_and_the_last_stays_open_until_flush
 
 def test_messages_completed_before_an_error_are_still_delivered():
     decoder = FrameDecoder()
-    received = []
-    with pytest.raises(FrameError, match="length is not three digits at byte 128"):
-        for message in decoder.feed(REQUEST + REQUEST + b"CZ\r\n"):
-            received.append(message)
-    assert received == [RECORDS]  # the second one was not closed by a whole CZ record
+    with pytest.raises(FrameError, match="length is not three digits at byte 128") as caught:
+        decoder.feed(REQUEST + REQUEST + b"CZ\r\n")
+    assert caught.value.messages == [RECORDS]  # the second one was not closed by a whole CZ record
     assert decoder.open_message == RECORDS
 
 
