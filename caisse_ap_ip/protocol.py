@@ -183,7 +183,10 @@ class FrameDecoder:
         return self.split_on_cz and bool(self._open) and tag in ("CZ", b"CZ")
 
     def _message_start(self, record_start: int, record_head: bytes) -> int:
-        if self._open and not self._starts_message(bytes(record_head[:2])):
+        head = bytes(record_head[:2])
+        if len(head) < 2 and self.split_on_cz and b"CZ".startswith(head):
+            return record_start  # perhaps the CZ of the next message: judged when its second byte comes
+        if self._open and not self._starts_message(head):
             return self._open_start
         return record_start
 

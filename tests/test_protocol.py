@@ -2,7 +2,7 @@ import contextlib
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from caisse_ap_ip.protocol import FrameDecoder, FrameError, decode, encode, encode_record
@@ -112,6 +112,7 @@ def feed_in_pieces(data: bytes, cuts: list[int], max_size: int):
         for start, end in itertools.pairwise(bounds):
             messages.extend(decoder.feed(data[start:end]))
     except FrameError as exc:
+        messages.extend(exc.messages)
         error = (exc.reason, exc.offset)
     if error is None:
         last = decoder.flush()
@@ -130,6 +131,7 @@ stream_bytes = st.one_of(
 
 
 @given(stream_bytes, st.lists(st.integers(min_value=0, max_value=400)), st.integers(min_value=5, max_value=2000))
+@example(b"0A004\x00\x00\x00\x0000001\x00CZ", [], 15)  # a message exactly at the limit, then the next one's "C"
 def test_any_cutting_of_the_stream_gives_the_same_messages_and_the_same_error(data, cuts, max_size):
     cuts = [cut for cut in cuts if cut <= len(data)]
     assert feed_in_pieces(data, cuts, max_size) == feed_in_pieces(data, [], max_size)
