@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from iso4217 import Currency
 
+from . import codes
 from .amounts import currency_number, encode_amount, to_minor_units
 from .protocol import FrameDecoder, FrameError, Message, encode
 
@@ -35,22 +36,6 @@ class Exchange:
     closed_by_terminal: bool
 
 
-ACTIONS = {  # --action -> CD
-    "debit": "0",
-    "refund": "1",
-    "cancel": "2",
-    "duplicate": "3",
-    "deferred": "7",
-    "telecollection": "B",
-    "identify": "I",
-    "print": "P",
-    "reboot": "R",
-    "ctms": "C",
-    "status": "T",
-}
-PAYMENT_ACTIONS = ("debit", "refund", "cancel", "deferred")
-TICKETS = {"customer": "0", "merchant": "1", "both": "2"}
-TICKET_FORMATS = {"text": "0", "html": "1"}
 DEFAULT_PRINT_TEXT = "IMPRESSION DE TEST\n"
 
 
@@ -66,7 +51,7 @@ def build_request(
     ticket_format: str = "text",
     private_data: str | None = None,
     reference: str | None = None,
-    version: str = "0300",
+    version: str = codes.DEFAULT_VERSION,
     print_text: str | None = None,
 ) -> Message:
     """A request as a cash register builds it; payments in the original client's tag order.
@@ -74,25 +59,27 @@ def build_request(
     A negative amount makes a debit a refund (CD=1), as in the original client.
     """
     records = [("CZ", version), ("CJ", POS_SOFTWARE_ID), ("CA", pos_number)]
-    if action in PAYMENT_ACTIONS:
-        code = ACTIONS["refund"] if action == "debit" and amount < 0 else ACTIONS[action]
+    chosen = codes.REFUND if action == codes.DEBIT.name and amount < 0 else codes.ACTION_BY_NAME[action]
+    if chosen.payment:
         records += [
             ("CE", currency_number(currency)),
-            ("BA", "1" if immediate else "0"),
-            ("CD", code),
+            ("BA", codes.IMMEDIATELY if immediate else codes.AT_THE_END),
+            ("CD", chosen.code),
             ("CB", encode_amount(to_minor_units(amount, currency))),
         ]
         if check:
-            records.append(("CC", "00C"))
+            records.append(("CC", codes.CHECK_APPLICATION))
     else:
-        records.append(("CD", ACTIONS[action]))
-    if action == "duplicate" and ticket is None:
+        records.append(("CD", chosen.code))
+    if chosen is codes.DUPLICATE and ticket is None:
         ticket = "customer"
+    fmt = codes.TICKET_FORMATS[ticket_format]
     if ticket is not None:
-        records.append(("CK", f"1{TICKETS[ticket]}{TICKET_FORMATS[ticket_format]}"))
-    if action == "print":
+        records.append(("CK", f"{codes.TICKETS_RETURNED}{codes.TICKET_COPIES[ticket]}{fmt}"))
+    if chosen is codes.PRINT:
         text = (print_text or DEFAULT_PRINT_TEXT).encode("latin-1")
-        buffer = encode([("CK", f"10{TICKET_FORMATS[ticket_format]}"), ("AK", base64.b64encode(text).decode())])
+        ck = f"{codes.TICKETS_RETURNED}{codes.TICKET_COPIES['customer']}{fmt}"
+        buffer = encode([("CK", ck), ("AK", base64.b64encode(text).decode())])
         records.append(("ZT", buffer.decode("ascii")))
     if private_data is not None:
         records.append(("CF", private_data))
@@ -201,7 +188,7 @@ def _decode_answer(answer_bytes: bytes, where: str) -> Message:
 def echo_mismatches(request: Message, answer: Message) -> list[str]:
     """Echoed tags that differ from the request, as a POS checks them on success (amount: zeros aside)."""
     sent, got = dict(request), dict(answer)
-    if sent.get("CD") not in ("0", "1", "2", "7"):
+    if not codes.is_payment(sent.get("CD")):
         return []  # only payments echo the amount
     problems = []
     for tag in ("CA", "CD", "CE"):

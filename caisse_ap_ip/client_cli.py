@@ -8,15 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__, cli, display
+from . import __version__, cli, codes, display
 from .amounts import AmountError, currency_from_code, parse_amount
 from .client import (
-    ACTIONS,
     DEFAULT_PRINT_TEXT,
     DEFAULT_QUIET_TIME,
     DEFAULT_TIMEOUT,
-    TICKET_FORMATS,
-    TICKETS,
     ClientError,
     Exchange,
     build_request,
@@ -28,7 +25,11 @@ from .protocol import FrameError, Message, decode, encode, encode_record, is_val
 
 log = logging.getLogger("caisse_ap_ip.client")
 PROG = "caisse-ap-ip-client"
-STATUS_EXIT_CODES = {"10": cli.EXIT_SUCCESS, "01": cli.EXIT_NOT_PERFORMED, "11": cli.EXIT_ACKNOWLEDGED}
+STATUS_EXIT_CODES = {
+    codes.SUCCESS: cli.EXIT_SUCCESS,
+    codes.FAILURE: cli.EXIT_NOT_PERFORMED,
+    codes.ACKNOWLEDGED: cli.EXIT_ACKNOWLEDGED,
+}
 
 
 def pos_number(text: str) -> str:
@@ -95,23 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("-ck", "--check", action="store_true", help="pay by check (CC=00C) instead of card")
     add(
         "--action",
-        type=cli.choice(ACTIONS),
-        default="debit",
+        type=cli.choice(codes.ACTION_CODES),
+        default=codes.DEBIT.name,
         metavar="ACTION",
-        help=f"what to ask: {', '.join(ACTIONS)} (default: debit)",
+        help=f"what to ask: {', '.join(codes.ACTION_CODES)} (default: {codes.DEBIT.name})",
     )
     add("--pos-number", type=pos_number, default="01", metavar="NN", help="cash register number, CA (default: 01)")
     add("--immediate", action="store_true", help="ask for an immediate answer (BA=1)")
     add(
         "--ticket",
-        type=cli.choice(TICKETS),
+        type=cli.choice(codes.TICKET_COPIES),
         default=None,
         metavar="WHICH",
         help="ask the terminal for the customer, merchant or both tickets (CK); a duplicate asks for customer",
     )
     add(
         "--ticket-format",
-        type=cli.choice(TICKET_FORMATS),
+        type=cli.choice(codes.TICKET_FORMATS),
         default="text",
         metavar="FORMAT",
         help="text or html, for --ticket and the print action (default: text)",
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--protocol-version",
         type=protocol_version,
-        default="0300",
+        default=codes.DEFAULT_VERSION,
         metavar="NNNN",
         help="CZ of the request (default: 0300)",
     )
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         return _report_error(args, where, request, message, exchange)
     exit_code = STATUS_EXIT_CODES[status]
     request_records = _records(request)
-    warnings = echo_mismatches(request_records, exchange.answer) if status == "10" and request_records else []
+    warnings = echo_mismatches(request_records, exchange.answer) if status == codes.SUCCESS and request_records else []
     tickets = display.tickets(exchange.answer)
     if args.ticket_out and tickets:
         args.ticket_out.write_text("\n".join(ticket["text"] for ticket in tickets), encoding="utf-8")

@@ -19,9 +19,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from . import tags
+from . import codes
 from .cards import PAYMENT_TYPES
-from .tags import FAILURE_TYPES
 
 KINDS = {
     "answer": "answer as the settings say (-f, -ft, -pt, -d)",
@@ -127,11 +126,10 @@ def from_table(table: dict[str, object]) -> Outcome:
 
 
 def _failure_code(value: object) -> str:
-    text = str(value if value is not None else "abandon").lower()
-    code = FAILURE_TYPES.get(text, text)
-    if code not in tags.STATUS_COMPLEMENTS or code == "01":
-        raise OutcomeError(f"unknown failure {text!r} (a name such as refused, or an AF code 00, 02 to 13)")
-    return code
+    try:
+        return codes.failure_code(str(value if value is not None else codes.DEFAULT_FAILURE))
+    except codes.CodeError as error:
+        raise OutcomeError(str(error)) from None
 
 
 def _payment_type(value: object) -> str | None:
