@@ -7,6 +7,7 @@ then modifiers, separated by spaces::
     failure:refused             failure:06 delay=2
     silent   close   reset   garbage   truncated   immediate
     answer delay=1-3 fragments=4 pause=0.2      (answer: what the settings say)
+    delay:2   delay:1-3   fragments   fragments:4 pause=0.2    (the answer, with that modifier)
 
 The same as a table (TOML, JSON)::
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from . import codes
 from .cards import PAYMENT_TYPES
 
+DEFAULT_FRAGMENTS = 3  # pieces of an answer cut by "fragments" without a number, as real terminals cut them
 KINDS = {
     "answer": "answer as the settings say (-f, -ft, -pt, -d)",
     "success": "the payment succeeds (optionally with a payment type: success:amexcontactless)",
@@ -32,9 +34,13 @@ KINDS = {
     "reset": "reset the connection (RST) without answering",
     "garbage": "answer bytes that are no valid frame",
     "truncated": "send the answer cut in the middle of a record, then close",
+    "delay": "the answer after S seconds, or between LO and HI (delay:2, delay:1-3)",
+    "fragments": f"the answer in N pieces (fragments:4; fragments alone: {DEFAULT_FRAGMENTS})",
 }
+MODIFIER_KINDS = frozenset({"delay", "fragments"})  # kinds that mean "answer", with that modifier
 ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated"})
 GARBAGE = b"\x00\xffGARBAGE\r\n"
+DEFAULT_PAUSE = 0.05  # seconds between the pieces of a fragmented answer
 
 
 class OutcomeError(ValueError):
@@ -48,7 +54,7 @@ class Outcome:
     payment_type: str | None = None  # card of a success
     delay: tuple[float, float] | None = None  # seconds before acting: fixed (d, d) or a range
     fragments: int = 1  # the answer sent in this many pieces
-    pause: float = 0.05  # seconds between pieces
+    pause: float = DEFAULT_PAUSE
 
     def delay_seconds(self, rng: random.Random, default: float) -> float:
         if self.delay is None:
@@ -110,19 +116,44 @@ def from_table(table: dict[str, object]) -> Outcome:
     kind = str(table.get("outcome", "answer")).lower()
     if kind not in KINDS:
         raise OutcomeError(f"unknown outcome {kind!r} (known: {', '.join(KINDS)})")
+    table = _modifier_argument(kind, table)
     argument = table.get("argument")
-    code = table.get("code", argument if kind == "failure" else None)
-    payment_type = table.get("payment_type", argument if kind == "success" else None)
     if argument is not None and kind not in ("failure", "success"):
         raise OutcomeError(f"outcome {kind!r} takes no argument")
+    code = table.get("code", argument if kind == "failure" else None)
+    payment_type = table.get("payment_type", argument if kind == "success" else None)
+    kind = "answer" if kind in MODIFIER_KINDS else kind
+    return with_modifiers(
+        Outcome(kind=kind, code=_failure_code(code) if kind == "failure" else None,
+                payment_type=_payment_type(payment_type)),
+        delay=table.get("delay"), fragments=table.get("fragments"), pause=table.get("pause"),
+    )  # fmt: skip
+
+
+def with_modifiers(outcome: Outcome, *, delay: object = None, fragments: object = None, pause: object = None):
+    """``outcome`` with these modifiers (None keeps its own), checked as in a scenario file."""
     return Outcome(
-        kind=kind,
-        code=_failure_code(code) if kind == "failure" else None,
-        payment_type=_payment_type(payment_type),
-        delay=_delay(table.get("delay")),
-        fragments=_positive_int("fragments", table.get("fragments", 1)),
-        pause=_seconds("pause", table.get("pause", 0.05)),
+        kind=outcome.kind,
+        code=outcome.code,
+        payment_type=outcome.payment_type,
+        delay=outcome.delay if delay is None else _delay(delay),
+        fragments=outcome.fragments if fragments is None else _positive_int("fragments", fragments),
+        pause=outcome.pause if pause is None else _seconds("pause", pause),
     )
+
+
+def _modifier_argument(kind: str, table: dict[str, object]) -> dict[str, object]:
+    """delay:S and fragments[:N] give their modifier as the argument: the table with it moved in place."""
+    if kind not in MODIFIER_KINDS:
+        return table
+    table = dict(table)
+    argument = table.pop("argument", DEFAULT_FRAGMENTS if kind == "fragments" else None)
+    if argument is None:
+        raise OutcomeError("delay needs its seconds: delay:2 or delay:1-3")
+    if kind in table:
+        raise OutcomeError(f"{kind} given twice")
+    table[kind] = argument
+    return table
 
 
 def _failure_code(value: object) -> str:
