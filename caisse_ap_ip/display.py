@@ -55,9 +55,9 @@ def outcome(answer: Message) -> str:
     if status == codes.SUCCESS:
         return "success"
     if status == codes.FAILURE:
-        complement = fields.get("AF", "")
-        reason = tags.meaning("AF", complement) or "no reason given"
-        return f"failure: {reason} (AF={complement})" if complement else f"failure: {reason}"
+        code = fields.get("AF", "")[:2]  # what follows the code is the CB2A extension
+        reason = tags.meaning("AF", code) or "no reason given"
+        return f"failure: {reason} (AF={code})" if code else f"failure: {reason}"
     if status == codes.ACKNOWLEDGED:
         return "acknowledged (AE=11, immediate answer)"
     return f"unexpected status AE={status}" if status else "no status (AE missing)"

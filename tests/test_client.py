@@ -8,7 +8,8 @@ import pytest
 from helpers import answering, fake_terminal, split
 
 from caisse_ap_ip.amounts import currency_from_code
-from caisse_ap_ip.client import ClientError, echo_mismatches, payment_request, transact
+from caisse_ap_ip.answers import echo_mismatches
+from caisse_ap_ip.client import ClientError, payment_request, transact
 from caisse_ap_ip.protocol import decode, encode
 
 EUR = currency_from_code("EUR")
@@ -71,7 +72,6 @@ def test_a_fragmented_answer_is_read_whole(pieces):
     with fake_terminal(answering(pieces, pause=0.2 / len(pieces))) as port:
         exchange = pay(port, quiet_time=0.5)
     assert exchange.answer_bytes == ANSWER
-    assert exchange.closed_by_terminal
 
 
 def test_a_terminal_that_closes_after_answering_is_not_waited_for():
@@ -153,3 +153,44 @@ def test_echo_mismatches_are_found_zero_padding_aside():
     assert echo_mismatches(request, answer) == []
     answer = decode(ANSWER.replace(b"CB00511245", b"CB00500000").replace(b"CA00201", b"CA00202"))
     assert echo_mismatches(request, answer) == ["CA answered '02', sent '01'", "CB answered '00000', sent '11245'"]
+
+
+INTERIM = ANSWER[: ANSWER.index(b"AE00210")] + b"AE00211"
+
+
+def test_an_interim_ae_11_is_followed_by_the_final_answer_on_the_same_connection():
+    with fake_terminal(answering([INTERIM, ANSWER], pause=0.05, then_close=False)) as port:
+        exchange = pay(port, quiet_time=30)
+    assert encode(exchange.interim) == INTERIM and exchange.answer_bytes == ANSWER
+    assert not exchange.final_missing
+
+
+def test_a_terminal_that_closes_after_the_interim_answer_leaves_it_as_the_answer():
+    with fake_terminal(answering([INTERIM])) as port:
+        exchange = pay(port)
+    assert exchange.answer_bytes == INTERIM and exchange.final_missing and exchange.closed_by_terminal
+
+
+@pytest.mark.parametrize("stray", [b"\r\n", b"\x00"])
+def test_stray_bytes_after_the_answer_are_kept_apart(stray):
+    with fake_terminal(answering([ANSWER + stray], then_close=False)) as port:
+        exchange = pay(port, quiet_time=30)
+    assert exchange.answer_bytes == ANSWER and exchange.trailing == stray
+
+
+EXTENDED_AF = ANSWER[: ANSWER.index(b"AE00210")] + b"AE00201AF029" + b"0451" + b"SOLDE INSUFFISANT".ljust(21) + b"  02"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ANSWER.replace(b"CZ0040300", b"CZ0040301"),  # the terminal's own version
+        ANSWER.replace(b"CB00511245", b"CB012000000011245"),  # zero-padded amount
+        EXTENDED_AF,  # CB2A sub-fields after the AF code
+    ],
+    ids=["cz-0301", "padded-cb", "extended-af"],
+)
+def test_answer_shapes_of_real_terminals_are_read_whole(answer):
+    with fake_terminal(answering(split(answer, 11, 40), pause=0.02, then_close=False)) as port:
+        exchange = pay(port, quiet_time=30)
+    assert exchange.answer_bytes == answer and not exchange.trailing
