@@ -16,9 +16,11 @@ The same as a table (TOML, JSON)::
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from . import codes
 from .cards import PAYMENT_TYPES
@@ -36,9 +38,19 @@ KINDS = {
     "truncated": "send the answer cut in the middle of a record, then close",
     "delay": "the answer after S seconds, or between LO and HI (delay:2, delay:1-3)",
     "fragments": f"the answer in N pieces (fragments:4; fragments alone: {DEFAULT_FRAGMENTS})",
+    "partial": "a success for less than requested: an amount or a share (partial:10.00, partial:50%)",
+    "pending": "AE=11 at once, then the final answer on the same connection after the delay, whatever BA says",
+    "crlf": "the answer followed by CR LF, as some terminals send it",
+    "extended-af": "a failure whose AF carries CB2A sub-fields after its code (extended-af:refused)",
+    "padded-amount": "the answer with CB zero-padded to 12 digits, as real terminals send it",
 }
 MODIFIER_KINDS = frozenset({"delay", "fragments"})  # kinds that mean "answer", with that modifier
-ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated"})
+ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated", "partial", "pending",
+                       "crlf", "extended-af", "padded-amount"})  # fmt: skip
+FAILING = frozenset({"failure", "extended-af"})  # kinds whose payment fails with ``code``
+ARGUMENTS = {"failure": "code", "extended-af": "code", "success": "payment_type", "partial": "amount"}
+CRLF = b"\r\n"
+DEFAULT_CODES = {"extended-af": "refused"}  # a bank's refusal is what carries CB2A sub-fields
 GARBAGE = b"\x00\xffGARBAGE\r\n"
 DEFAULT_PAUSE = 0.05  # seconds between the pieces of a fragmented answer
 
@@ -55,6 +67,7 @@ class Outcome:
     delay: tuple[float, float] | None = None  # seconds before acting: fixed (d, d) or a range
     fragments: int = 1  # the answer sent in this many pieces
     pause: float = DEFAULT_PAUSE
+    amount: str | None = None  # what a partial authorisation grants: currency units (10.00) or a share (50%)
 
     def delay_seconds(self, rng: random.Random, default: float) -> float:
         if self.delay is None:
@@ -66,9 +79,8 @@ class Outcome:
         return self.describe()
 
     def describe(self) -> str:
-        text = (
-            self.kind + (f":{self.code}" if self.code else "") + (f":{self.payment_type}" if self.payment_type else "")
-        )
+        argument = self.code or self.payment_type or self.amount
+        text = self.kind + (f":{argument}" if argument else "")
         if self.delay:
             text += f" delay={_format_range(self.delay)}"
         if self.fragments > 1:
@@ -109,7 +121,7 @@ def coerce(item: object) -> Outcome:
 
 def from_table(table: dict[str, object]) -> Outcome:
     """An outcome from a TOML or JSON table: outcome, code, payment_type, delay, fragments, pause."""
-    known = {"outcome", "argument", "code", "payment_type", "delay", "fragments", "pause"}
+    known = {"outcome", "argument", "code", "payment_type", "amount", "delay", "fragments", "pause"}
     unknown = set(table) - known
     if unknown:
         raise OutcomeError(f"unknown outcome key {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
@@ -117,25 +129,27 @@ def from_table(table: dict[str, object]) -> Outcome:
     if kind not in KINDS:
         raise OutcomeError(f"unknown outcome {kind!r} (known: {', '.join(KINDS)})")
     table = _modifier_argument(kind, table)
-    argument = table.get("argument")
-    if argument is not None and kind not in ("failure", "success"):
-        raise OutcomeError(f"outcome {kind!r} takes no argument")
-    code = table.get("code", argument if kind == "failure" else None)
-    payment_type = table.get("payment_type", argument if kind == "success" else None)
+    if "argument" in table:
+        if kind not in ARGUMENTS:
+            raise OutcomeError(f"outcome {kind!r} takes no argument")
+        table = {**table, ARGUMENTS[kind]: table["argument"]}
+    for key in ("code", "payment_type", "amount"):
+        if table.get(key) is not None and ARGUMENTS.get(kind) != key:
+            raise OutcomeError(f"outcome {kind!r} takes no {key}")
+    if kind == "partial" and table.get("amount") is None:
+        raise OutcomeError("partial needs the amount granted: partial:10.00 or partial:50%")
     kind = "answer" if kind in MODIFIER_KINDS else kind
     return with_modifiers(
-        Outcome(kind=kind, code=_failure_code(code) if kind == "failure" else None,
-                payment_type=_payment_type(payment_type)),
+        Outcome(kind=kind, code=_failure_code(table.get("code", DEFAULT_CODES.get(kind))) if kind in FAILING else None,
+                payment_type=_payment_type(table.get("payment_type")), amount=_granted(table.get("amount"))),
         delay=table.get("delay"), fragments=table.get("fragments"), pause=table.get("pause"),
     )  # fmt: skip
 
 
 def with_modifiers(outcome: Outcome, *, delay: object = None, fragments: object = None, pause: object = None):
     """``outcome`` with these modifiers (None keeps its own), checked as in a scenario file."""
-    return Outcome(
-        kind=outcome.kind,
-        code=outcome.code,
-        payment_type=outcome.payment_type,
+    return dataclasses.replace(
+        outcome,
         delay=outcome.delay if delay is None else _delay(delay),
         fragments=outcome.fragments if fragments is None else _positive_int("fragments", fragments),
         pause=outcome.pause if pause is None else _seconds("pause", pause),
@@ -161,6 +175,21 @@ def _failure_code(value: object) -> str:
         return codes.failure_code(str(value if value is not None else codes.DEFAULT_FAILURE))
     except codes.CodeError as error:
         raise OutcomeError(str(error)) from None
+
+
+def _granted(value: object) -> str | None:
+    """The amount of a partial authorisation: a positive decimal (10.00) or a share strictly between 0 and 100%."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    number = text[:-1] if text.endswith("%") else text
+    try:
+        granted = Decimal(number)
+    except InvalidOperation:
+        granted = None
+    if granted is None or not granted.is_finite() or granted <= 0 or (text.endswith("%") and granted >= 100):
+        raise OutcomeError(f"partial {text!r} is neither an amount such as 10.00 nor a share such as 50%")
+    return text
 
 
 def _payment_type(value: object) -> str | None:

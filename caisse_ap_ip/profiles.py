@@ -23,6 +23,8 @@ class Profile:
     success_complement: str | None = None  # AF sent with AE=10
     pan_type: str | None = None  # AL sent after AA
     mask: str = "#"  # masking character of AA
+    echoes_private_data: bool = True  # CF of the request comes back unchanged
+    closes_after_answer: bool = False  # the terminal closes the connection once it has answered
 
 
 PROFILES = {
@@ -32,12 +34,14 @@ PROFILES = {
     ),
     "ingenico": Profile(
         "an Ingenico Desk/5000 with new software: CB zero-padded to 12 digits in answers, the red key "
-        "(operator abandon) answers CB 000000000000, a request with BF is refused (AF=09); "
+        "(operator abandon) answers CB 000000000000, a request with BF is refused (AF=09), the connection is "
+        "closed after the answer (a guess: a public test script for a real one reads until the terminal closes); "
         "no reboot, CTMS or status actions",
         actions=ALL_ACTIONS - {codes.REBOOT.code, codes.CTMS.code, codes.STATUS.code},
         amount_width=12,
         abandon_amount="000000000000",
         rejected_tags=frozenset({"BF"}),
+        closes_after_answer=True,
     ),
     "payxpert": Profile(
         "a PayXpert Concert V3 terminal (Castles, Sunmi): answers with CZ 0320, AF=01 on success, "

@@ -39,7 +39,7 @@ class TagSpec:
 
 SPECS = {
     "CZ": TagSpec("protocol version", BOTH, 4, 4, "digits"),
-    "CJ": TagSpec("POS software identifier", BOTH, 12, 12),
+    "CJ": TagSpec("POS software identifier", BOTH, 12, 12, lenient_min_size=1),  # real POS send CJ003012
     "CA": TagSpec("cash register number", BOTH, 2, 2, "digits", lenient_min_size=1),
     "CB": TagSpec("amount", BOTH, 2, 12, "digits", lenient_min_size=1),
     "CC": TagSpec("payment application", BOTH, 3, 3, values=APPLICATIONS),
@@ -71,6 +71,7 @@ SPECS = {
     "IM": TagSpec("transaction id (PayXpert)", TERMINAL_TO_POS, 1, 999),
 }
 
+TERMINAL_ONLY = frozenset(tag for tag, spec in SPECS.items() if spec.direction == TERMINAL_TO_POS)
 _VALUE_TABLES = {tag: spec.values for tag, spec in SPECS.items() if spec.values}
 
 
@@ -99,10 +100,13 @@ def ticket_meaning(ck: str) -> str | None:
 
 @functools.lru_cache(maxsize=4096)  # requests repeat the same values; only amounts and references vary
 def request_value_problem(tag: str, value: str, strict: bool = False) -> str | None:
-    """Why a request's value breaks the dictionary, or None; unknown tags and tags only terminals send pass."""
+    """Why a request's value breaks the dictionary, or None. Unknown tags pass; tags only terminals send pass
+    too (they are ignored, never echoed) unless ``strict``."""
     spec = SPECS.get(tag)
-    if spec is None or spec.direction == TERMINAL_TO_POS:
+    if spec is None:
         return None
+    if spec.direction == TERMINAL_TO_POS:
+        return f"{tag} ({spec.name}) is sent only by terminals" if strict else None
     return value_problem(tag, value, strict=strict)
 
 

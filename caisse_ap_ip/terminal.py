@@ -9,9 +9,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from . import codes, tags, tickets
-from .amounts import PAYABLE_NUMBERS, currency_from_number, format_ticket_amount
+from .amounts import PAYABLE_NUMBERS, currency_from_number, encode_amount, format_ticket_amount
 from .cards import PAYMENT_TYPES, Card, pan
 from .codes import (
     ACKNOWLEDGED,
@@ -29,11 +30,28 @@ from .codes import (
     is_payment,
     mandatory_tags,
 )
-from .outcomes import ANSWERING, Outcome
+from .outcomes import ANSWERING, FAILING, Outcome
 from .outcomes import DEFAULT as DEFAULT_OUTCOME
 from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
 from .scenarios import Scenario
+
+PADDED_WIDTH = 12  # CB of the outcome padded-amount: as wide as CB goes
+# what follows the AF code in an extended-af answer (docs/protocol.md §8.3): CB2A response code and message
+CB2A_EXTENSIONS = {
+    codes.REFUSED: ("05", "TRANSACTION REFUSEE"),
+    codes.FAILURE_TYPES["forbidden"]: ("57", "OPERATION INTERDITE"),
+    codes.INPUT_TIMEOUT: ("68", "DELAI DEPASSE"),
+    codes.OPERATOR_ABANDON: ("  ", "ABANDON OPERATEUR"),
+    codes.FAILURE_TYPES["cardholder-abandon"]: ("  ", "ABANDON PORTEUR"),
+}
+
+
+def cb2a_extension(af: str) -> str:
+    """The 27 characters after a two-digit AF: response code, message (21), check results (2), reason (2)."""
+    response, message = CB2A_EXTENSIONS.get(af, ("  ", codes.STATUS_COMPLEMENTS.get(af, "").upper()[:21]))
+    return f"{response}{message:<21}    "
+
 
 IMMEDIATE_MODES = {
     "ack": "AE=11 at once (the original simulator)",
@@ -179,6 +197,10 @@ class Terminal:
         """The answer to a request that could not be read whole: echo, AE=01, AF=09."""
         return _finish(self._echo(dict(request)), AE=FAILURE, AF=FORMAT_ERROR)
 
+    def interim(self, request: Message) -> Message:
+        """The 'request taken into account' (AE=11) that a pending transaction answers before its result."""
+        return _finish(self._echo(dict(request)), AE=ACKNOWLEDGED)
+
     def busy(self, request: Message) -> Message:
         """The answer of a terminal busy with another POS's transaction: AE=01 AF=07 (not completed)."""
         return _finish(self._echo(dict(request)), AE=FAILURE, AF=NOT_COMPLETED)
@@ -189,7 +211,11 @@ class Terminal:
         if self.profile.answer_version:
             answer["CZ"] = self.profile.answer_version
         answer.pop("CK", None)  # answers carry CK only inside ZT,
-        answer.pop("ZT", None)  # and ZT only for the terminal's own tickets
+        answer.pop("ZT", None)  # and ZT only for the terminal's own tickets;
+        for tag in tags.TERMINAL_ONLY.intersection(answer):  # what only a terminal says is never echoed
+            del answer[tag]
+        if not self.profile.echoes_private_data:
+            answer.pop("CF", None)
         return answer
 
     def _request_error(self, request: Message, fields: dict[str, str]) -> tuple[str, str] | None:
@@ -242,43 +268,71 @@ class Terminal:
     def _perform(
         self, request: dict[str, str], answer: dict[str, str], outcome: Outcome
     ) -> tuple[dict[str, str], Transaction]:
-        action, is_check = request["CD"], codes.is_check(request)
         card = PAYMENT_TYPES[outcome.payment_type or self.settings.payment_type]
         profile, now = self.profile, self.clock()
-        failure = None
-        original = None
-        if outcome.kind == "failure":
-            failure = REFUSED if is_check else outcome.code
-        elif outcome.kind == "success":
-            original = self._debit_to_cancel(request) if action == codes.CANCEL.code else None
-        elif self.settings.failure:
-            failure = REFUSED if is_check else failure_code(self.settings.failure_type)
-        elif action == codes.CANCEL.code:
-            original = self._debit_to_cancel(request)
-            failure = None if original else REFUSED
+        failure, original = self._decide(request, outcome)
+        authorised = int(request["CB"])
         if failure:
-            answer.update(AE=FAILURE, AF=failure)
-            if profile.failure_tags:
-                card_data = self._card_data(card, request, profile, now.year)
-                answer.update({tag: card_data[tag] for tag in profile.failure_tags})
-            if failure == OPERATOR_ABANDON and profile.abandon_amount:
-                answer["CB"] = profile.abandon_amount
+            self._fail(answer, request, failure, card, now, outcome.kind == "extended-af")
         else:
-            answer["AE"] = SUCCESS
-            if profile.success_complement:
-                answer["AF"] = profile.success_complement
-            if original is not None:
-                original.cancelled = True
-                answer.update({tag: original.answer[tag] for tag in profile.card_tags if tag in original.answer})
-            elif not is_check:
-                answer.update(self._card_data(card, request, profile, now.year))
-        if profile.amount_width and answer["CB"] != profile.abandon_amount:
-            answer["CB"] = answer["CB"].zfill(profile.amount_width)
-        ticket = functools.partial(self._ticket_data, request, answer, card, is_check, failure, now)
+            authorised = self._granted(request, outcome)
+            self._succeed(answer, request, original, card, now)
+            answer["CB"] = encode_amount(authorised) if authorised != int(request["CB"]) else answer["CB"]
+        width = PADDED_WIDTH if outcome.kind == "padded-amount" else profile.amount_width
+        if width and answer["CB"] != profile.abandon_amount:
+            answer["CB"] = answer["CB"].zfill(width)
+        ticket = functools.partial(self._ticket_data, request, answer, card, failure, now, authorised)
         if request.get("CK", "0")[0] == codes.TICKETS_RETURNED:
             answer["ZT"] = tickets.zt_value(ticket(), request["CK"])
-        transaction = Transaction(action, int(request["CB"]), request["CE"], request.get("CH"), answer, ticket)
+        transaction = Transaction(request["CD"], authorised, request["CE"], request.get("CH"), answer, ticket)
         return answer, transaction
+
+    def _decide(self, request: dict[str, str], outcome: Outcome) -> tuple[str | None, Transaction | None]:
+        """(AF of the failure or None, the debit a cancellation cancels or None), as the outcome and settings say."""
+        is_check, cancel = codes.is_check(request), request["CD"] == codes.CANCEL.code
+        if outcome.kind in FAILING:
+            return (REFUSED if is_check else outcome.code), None
+        if outcome.kind in ("success", "partial"):
+            return None, self._debit_to_cancel(request) if cancel else None
+        if self.settings.failure:
+            return (REFUSED if is_check else failure_code(self.settings.failure_type)), None
+        if cancel:
+            original = self._debit_to_cancel(request)
+            return (None if original else REFUSED), original
+        return None, None
+
+    def _fail(self, answer, request, failure: str, card: Card, now: datetime, extended: bool) -> None:
+        profile = self.profile
+        answer.update(AE=FAILURE, AF=failure + cb2a_extension(failure) if extended else failure)
+        if profile.failure_tags:
+            card_data = self._card_data(card, request, profile, now.year)
+            answer.update({tag: card_data[tag] for tag in profile.failure_tags})
+        if failure == OPERATOR_ABANDON and profile.abandon_amount:
+            answer["CB"] = profile.abandon_amount
+
+    def _succeed(self, answer, request, original: Transaction | None, card: Card, now: datetime) -> None:
+        profile = self.profile
+        answer["AE"] = SUCCESS
+        if profile.success_complement:
+            answer["AF"] = profile.success_complement
+        if original is not None:
+            original.cancelled = True
+            answer.update({tag: original.answer[tag] for tag in profile.card_tags if tag in original.answer})
+        elif not codes.is_check(request):
+            answer.update(self._card_data(card, request, profile, now.year))
+
+    @staticmethod
+    def _granted(request: dict[str, str], outcome: Outcome) -> int:
+        """Minor units authorised: all that was asked, or less with a partial authorisation (at least 1)."""
+        asked = int(request["CB"])
+        if outcome.kind != "partial" or outcome.amount is None:
+            return asked
+        if outcome.amount.endswith("%"):
+            granted = int(asked * Decimal(outcome.amount[:-1]) / 100)
+        else:
+            currency = currency_from_number(request["CE"])
+            granted = int(Decimal(outcome.amount).scaleb(currency.exponent if currency else 0))
+        return max(1, min(granted, asked))
 
     def _debit_to_cancel(self, request: dict[str, str]) -> Transaction | None:
         """The latest successful debit of this amount and currency (and CH reference, if given) not yet cancelled."""
@@ -314,19 +368,19 @@ class Terminal:
         return {tag: data[tag] for tag in profile.card_tags}
 
     def _ticket_data(
-        self, request, answer, card: Card, is_check: bool, failure: str | None, when: datetime
+        self, request, answer, card: Card, failure: str | None, when: datetime, amount: int
     ) -> tickets.TicketData:
-        settings = self.settings
+        settings, is_check = self.settings, codes.is_check(request)
         pan = answer.get("AA", "")
         return tickets.TicketData(
             operation=codes.ACTION_BY_CODE[request["CD"]].ticket_operation,
             scheme="CHEQUE" if is_check else card.scheme,
-            contactless=not is_check and card.read_mode == "2",
+            contactless=not is_check and card.read_mode == codes.CONTACTLESS,
             when=when,
             merchant_name=settings.merchant_name,
             merchant_town=settings.merchant_town,
             contract=settings.seller_contract,
-            amount=format_ticket_amount(int(request["CB"]), currency_from_number(request["CE"])),
+            amount=format_ticket_amount(amount, currency_from_number(request["CE"])),
             aid=None if is_check else card.aid,
             pan_last4=pan[-4:] if pan else None,
             authorisation=answer.get("AC") if not failure else None,
