@@ -12,7 +12,7 @@ start a record after a whole answer (CR LF, NUL) are kept as ``trailing``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import codes
 from .amounts import currency_from_number, format_minor_units
@@ -31,8 +31,7 @@ class Progress(enum.Enum):
     MALFORMED = "malformed"  # bytes that are no answer
 
 
-@dataclass(frozen=True)
-class Expectation:
+class Expectation(NamedTuple):
     """What a whole answer to this request carries; ``None`` fields mean 'nothing known'."""
 
     payment: bool = False
@@ -73,14 +72,14 @@ class Expectation:
         return status == codes.ACKNOWLEDGED and not self.final_after_interim
 
 
-@dataclass
 class AnswerReader:
     """Bytes in, as they come; ``progress`` says whether they are a whole answer yet."""
 
-    expectation: Expectation = field(default_factory=Expectation)
-    received: bytearray = field(default_factory=bytearray)
-    messages: list[Message] = field(default_factory=list)
-    end: int = 0  # offset just past the last whole record
+    def __init__(self, expectation: Expectation | None = None):
+        self.expectation = expectation or Expectation()
+        self.received = bytearray()
+        self.messages: list[Message] = []
+        self.end = 0  # offset just past the last whole record
 
     def receive(self, data: bytes) -> Progress:
         self.received += data

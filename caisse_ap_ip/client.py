@@ -7,8 +7,8 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from iso4217 import Currency
 
@@ -27,8 +27,7 @@ class ClientError(Exception):
     """No usable answer: the message says why, in words for the person at the POS."""
 
 
-@dataclass
-class Exchange:
+class Exchange(NamedTuple):
     request: Message | bytes
     request_bytes: bytes
     answer: Message  # the final answer (after an interim AE=11, the one that followed it)
@@ -144,17 +143,13 @@ def transact(
     return _exchange(request, request_bytes, reader, wait, closed, where)
 
 
-@dataclass
 class _Wait:
-    started: float
-    timeout: float
-    quiet_time: float
-    progress: Callable[[float], None] | None
-    last_byte_at: float = 0.0
-    timed_out: bool = False
+    """How long to wait for the next bytes: the time-out, or the quiet time once on a record boundary."""
 
-    def __post_init__(self) -> None:
-        self.last_byte_at = self.started
+    def __init__(self, started: float, timeout: float, quiet_time: float, progress: Callable[[float], None] | None):
+        self.started, self.timeout, self.quiet_time, self.progress = started, timeout, quiet_time, progress
+        self.last_byte_at = started
+        self.timed_out = False
 
     def next_timeout(self, state: Progress) -> float | None:
         """Seconds to wait for the next bytes, or None when the wait is over."""

@@ -6,7 +6,7 @@ The facts and their sources are in docs/protocol.md §3 and §4; every other mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # -- CZ: protocol versions (docs/protocol.md §1)
 DEFAULT_VERSION = "0300"  # what the original client and Odoo send
@@ -17,8 +17,7 @@ COMMON_TAGS = frozenset({"CZ", "CJ", "CA", "CD"})
 PAYMENT_TAGS = COMMON_TAGS | {"CB", "CE"}
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     """One CD value: its code, the name of --action and scenario files, and what a request of it needs."""
 
     code: str
@@ -30,6 +29,7 @@ class Action:
 
 
 # -- CD: action types (docs/protocol.md §3.3)
+# rows are plain named tuples, not dataclasses: the client imports this module, and it starts in a blink
 DEBIT = Action("0", "debit", "debit", True, PAYMENT_TAGS, "DEBIT")
 REFUND = Action("1", "refund", "credit (refund)", True, PAYMENT_TAGS, "CREDIT")
 CANCEL = Action("2", "cancel", "cancellation", True, PAYMENT_TAGS, "ANNULATION")
@@ -73,8 +73,7 @@ STATUSES = {
 }
 
 
-@dataclass(frozen=True)
-class Complement:
+class Complement(NamedTuple):
     """One AF code: the name a failure is given by (-ft, outcomes, scenarios), and what it means."""
 
     code: str

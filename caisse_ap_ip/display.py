@@ -5,7 +5,6 @@ from __future__ import annotations
 from . import codes, tags
 from .amounts import currency_from_number, format_minor_units
 from .protocol import FrameError, Message
-from .tickets import decode_tickets
 
 
 def describe_record(tag: str, value: str, currency_number: str | None = None) -> dict[str, str | None]:
@@ -32,6 +31,8 @@ def tickets(message: Message) -> list[dict[str, str]]:
 
 
 def _zt_tickets(zt: str) -> list[dict[str, str]]:
+    from .tickets import decode_tickets  # here: most answers carry no ticket, and the client starts faster
+
     try:
         found = decode_tickets(zt)
     except (FrameError, ValueError):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import codes
 
 ALL_ACTIONS = frozenset(action.code for action in codes.ACTIONS)
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     description: str
     actions: frozenset[str] = ALL_ACTIONS  # CD values answered; others get AF=12
     card_tags: tuple[str, ...] = ("CC", "CI", "AC", "AA", "AI", "AB", "CF", "CG")  # added on card success

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .codes import (
     ACTIONS,
@@ -26,8 +26,7 @@ from .codes import (
 POS_TO_TERMINAL, TERMINAL_TO_POS, BOTH = "POS->terminal", "terminal->POS", "both"
 
 
-@dataclass(frozen=True)
-class TagSpec:
+class TagSpec(NamedTuple):
     name: str
     direction: str
     min_size: int
