@@ -1,6 +1,6 @@
 """The POS reading a terminal's answer, without I/O: when the bytes received are a whole answer, and what it says.
 
-An answer has no terminator and no length (docs/protocol.md §2.4), so the reader
+An answer has no terminator and no length (docs/protocol.md §4.3), so the reader
 judges completeness by the protocol's own evidence: the records walked so far end
 on a record boundary, AE is there, and what that AE implies is there too (AF with
 a failure; the card records a profile promises with a card payment's success; ZT
@@ -202,7 +202,7 @@ def _amount_differs(sent: str, got: str, mode: str) -> bool:
     return int(sent) != int(got)
 
 
-# CB2A sub-fields that may follow the two-digit code of AF (docs/protocol.md §3.5): (name, width)
+# CB2A sub-fields that may follow the two-digit code of AF (docs/protocol.md §8.3): (name, width)
 AF_EXTENSION = (
     ("response_code", "authorisation response code (CB2A field 39)", 2),
     ("message", "message for the initiator (CB2A field 44-BC)", 21),

@@ -1,18 +1,18 @@
 """Every code of the protocol, once: actions (CD), statuses (AE), their complements (AF), payment
 applications (CC), read modes (CI), ticket choices (CK), answer timing (BA) and versions (CZ).
 
-The facts and their sources are in docs/protocol.md §3 and §4; every other module reads them from here.
+The facts and their sources are in docs/protocol.md §5 to §11; every other module reads them from here.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-# -- CZ: protocol versions (docs/protocol.md §1)
+# -- CZ: protocol versions (docs/protocol.md §1.2)
 DEFAULT_VERSION = "0300"  # what the original client and Odoo send
 VERSIONS = ("0300", "0301", "0310", "0320")
 
-# -- the tags every request carries, and those of a payment (docs/protocol.md §3.2)
+# -- the tags every request carries, and those of a payment (docs/protocol.md §6)
 COMMON_TAGS = frozenset({"CZ", "CJ", "CA", "CD"})
 PAYMENT_TAGS = COMMON_TAGS | {"CB", "CE"}
 
@@ -28,7 +28,7 @@ class Action(NamedTuple):
     ticket_operation: str | None = None  # the operation as a ticket prints it
 
 
-# -- CD: action types (docs/protocol.md §3.3)
+# -- CD: action types (docs/protocol.md §7)
 # rows are plain named tuples, not dataclasses: the client imports this module, and it starts in a blink
 DEBIT = Action("0", "debit", "debit", True, PAYMENT_TAGS, "DEBIT")
 REFUND = Action("1", "refund", "credit (refund)", True, PAYMENT_TAGS, "CREDIT")
@@ -64,7 +64,7 @@ def mandatory_tags(code: str) -> frozenset[str]:
     return action.mandatory if action else COMMON_TAGS
 
 
-# -- AE: status of the action (docs/protocol.md §3.4)
+# -- AE: status of the action (docs/protocol.md §8.1)
 SUCCESS, FAILURE, ACKNOWLEDGED = "10", "01", "11"
 STATUSES = {
     SUCCESS: "operation performed",
@@ -81,7 +81,7 @@ class Complement(NamedTuple):
     meaning: str
 
 
-# -- AF: complement of the status (docs/protocol.md §3.5); the first two characters are the code
+# -- AF: complement of the status (docs/protocol.md §8.2); the first two characters are the code
 COMPLEMENTS = (
     Complement("00", "unknown", "unknown"),
     Complement("01", None, "transaction authorised"),
@@ -131,7 +131,7 @@ def complement_meaning(af: str) -> str | None:
     return STATUS_COMPLEMENTS.get(af[:2])
 
 
-# -- CC: payment application (docs/protocol.md §3.6)
+# -- CC: payment application (docs/protocol.md §9.1)
 CHECK_APPLICATION = "00C"
 APPLICATIONS = {
     "000": "indifferent / other",
@@ -178,16 +178,16 @@ def is_check(fields: dict[str, str]) -> bool:
     return fields.get("CC") == CHECK_APPLICATION
 
 
-# -- CI: how the card was read (docs/protocol.md §3.7)
+# -- CI: how the card was read (docs/protocol.md §9.2)
 CONTACT, CONTACTLESS = "1", "2"
 READ_MODES = {"0": "unspecified", CONTACT: "contact (chip)", CONTACTLESS: "contactless", "3": "magnetic stripe",
               "4": "manual entry"}  # fmt: skip
 
-# -- BA: when the terminal answers (docs/protocol.md §5.5)
+# -- BA: when the terminal answers (docs/protocol.md §12.5)
 AT_THE_END, IMMEDIATELY = "0", "1"
 ANSWER_TIMINGS = {AT_THE_END: "at the end of the transaction", IMMEDIATELY: "immediately"}
 
-# -- CK: ticket management, one digit per position (docs/protocol.md §3.8)
+# -- CK: ticket management, one digit per position (docs/protocol.md §10.1)
 TICKETS_RETURNED = "1"
 TICKET_COPIES = {"customer": "0", "merchant": "1", "both": "2"}  # --ticket name -> second digit
 TICKET_FORMATS = {"text": "0", "html": "1"}  # --ticket-format name -> third digit

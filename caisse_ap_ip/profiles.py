@@ -1,4 +1,4 @@
-"""Answer shapes of real terminal families (docs/protocol.md §5-§7), as data the terminal reads."""
+"""Answer shapes of real terminal families (docs/protocol.md §13), as data the terminal reads."""
 
 from __future__ import annotations
 

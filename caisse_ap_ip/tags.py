@@ -1,4 +1,4 @@
-"""The Caisse-AP tag dictionary as data: names, directions, sizes, charsets (docs/protocol.md §3.1).
+"""The Caisse-AP tag dictionary as data: names, directions, sizes, charsets (docs/protocol.md §5).
 
 The value tables are the codes of codes.py.
 """

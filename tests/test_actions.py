@@ -33,7 +33,7 @@ def answer(term: Terminal, req) -> dict[str, str]:
     return dict(term.respond(req).records)
 
 
-# -- actions (docs/protocol.md §3.3)
+# -- actions (docs/protocol.md §7)
 
 
 @pytest.mark.parametrize("action", ["debit", "refund", "deferred"])
@@ -141,7 +141,7 @@ def test_busy_and_malformed_answers_follow_the_echo_rule_of_every_answer(profile
     assert dict(term.reject(sent))["AF"] == "09" and dict(term.busy(sent))["AF"] == "07"
 
 
-# -- AF codes (§3.5)
+# -- AF codes (docs/protocol.md §8.2)
 
 
 @pytest.mark.parametrize(("name", "code"), FAILURE_TYPES.items())
@@ -222,7 +222,7 @@ def test_a_currency_number_outside_iso_4217_is_refused():
     assert answer(terminal(), with_records(request(), [("CE", "999")]))["AF"] == "13"
 
 
-# -- tickets (§3.8)
+# -- tickets (docs/protocol.md §10)
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_tickets_are_latin1():
     assert "CAFÉ DE LA GARE" in ticket["text"] and "COMMERÇANT" in ticket["text"]
 
 
-# -- profiles (§5-§7)
+# -- profiles (docs/protocol.md §13)
 
 
 def test_every_profile_is_documented_and_answers_a_debit():
@@ -335,7 +335,7 @@ def test_original_profile_matches_the_reference_answer_shape():
     assert added == ["AE", "CC", "CI", "AC", "AA", "AI", "AB", "CF", "CG"]
 
 
-# -- immediate answer (§5.5)
+# -- immediate answer (docs/protocol.md §12.5)
 
 
 def test_immediate_modes():

@@ -1,4 +1,4 @@
-"""Every example frame of PROTOCOL.md §5, decoded and re-encoded byte for byte."""
+"""Every example frame of docs/protocol.md §12, decoded and re-encoded byte for byte."""
 
 import base64
 
