@@ -74,6 +74,21 @@ def decode(data: bytes, max_size: int | None = None) -> Message:
     return decoder.flush() or []
 
 
+# control characters that open the serial protocol (Concert V2, "E+") that some software sends to the IP port
+SERIAL_CONTROLS = {0x02: "STX", 0x04: "EOT", 0x05: "ENQ", 0x06: "ACK", 0x15: "NAK"}
+
+
+def serial_framing(data: bytes) -> str | None:
+    """What a stream that starts with serial-line framing is (docs/protocol.md §14.1), or None if it does not."""
+    if not data or data[0] not in SERIAL_CONTROLS:
+        return None
+    opening = SERIAL_CONTROLS[data[0]]
+    if opening == "STX":
+        inside = "TLV records" if len(data) > 6 and data[1:3].isupper() and data[3:6].isdigit() else "fixed fields"
+        return f"Concert V2 serial framing (STX, {inside}, ETX, LRC), not Caisse-AP over IP"
+    return f"Concert V2 serial handshake ({opening}), not Caisse-AP over IP"
+
+
 def walk(data: bytes) -> tuple[list[Message], int]:
     """The messages made of the whole, valid records at the start of ``data`` (each CZ opens a new one),
     and the offset where they end; what follows is a record not yet whole, or bytes that are no record."""

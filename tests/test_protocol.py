@@ -5,7 +5,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from caisse_ap_ip.protocol import FrameDecoder, FrameError, decode, encode, encode_record
+from caisse_ap_ip.protocol import FrameDecoder, FrameError, decode, encode, encode_record, serial_framing
 
 REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
 RECORDS = [
@@ -156,3 +156,23 @@ def test_coalesced_messages_are_all_found(messages):
     found = list(decoder.feed(b"".join(messages)))
     found.append(decoder.flush())
     assert found == [decode(m) for m in messages]
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"\x0201" + b"00011245" + b"01" + b"0" + b"978" + b" " * 10 + b"A010B010\x03\x15", "fixed fields"),
+        (b"\x02CZ0040300CJ012012345678901\x03X", "TLV records"),
+        (b"\x05", "handshake (ENQ)"),
+        (b"\x06\x04", "handshake (ACK)"),
+    ],
+)
+def test_serial_framing_of_the_older_protocol_is_recognised(data, what):
+    description = serial_framing(data)
+    assert what in description and description.endswith("not Caisse-AP over IP")
+
+
+def test_caisse_ap_frames_and_other_garbage_are_not_serial_framing():
+    assert serial_framing(REQUEST) is None
+    assert serial_framing(b"HTTP/1.1") is None
+    assert serial_framing(b"") is None
