@@ -11,6 +11,7 @@ EXIT_USAGE = 2
 EXIT_NO_ANSWER = 3  # client: refused, timed out, malformed answer
 EXIT_CANNOT_LISTEN = 3  # server: the address cannot be bound
 EXIT_ACKNOWLEDGED = 4  # client: AE=11, the terminal took the request without a final result
+EXIT_PARTIAL = 5  # client: AE=10 for a lower amount than requested (partial authorisation)
 
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 

@@ -6,17 +6,19 @@ import base64
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from iso4217 import Currency
 
+from . import codes
 from .amounts import currency_number, encode_amount, to_minor_units
-from .protocol import FrameDecoder, FrameError, Message, encode
+from .answers import AnswerReader, Expectation, Progress
+from .protocol import FrameError, Message, decode, encode
 
 DEFAULT_TIMEOUT = 180.0  # a customer may take minutes; the original client waited 180 s too
 DEFAULT_QUIET_TIME = 0.3  # an answer ending on a record boundary is complete after this much silence
-MAX_ANSWER_SIZE = 65536
 log = logging.getLogger("caisse_ap_ip.client")
 POS_SOFTWARE_ID = "012345678901"  # CJ: allocated by the AP to POS vendors; terminals do not check it
 
@@ -29,28 +31,15 @@ class ClientError(Exception):
 class Exchange:
     request: Message | bytes
     request_bytes: bytes
-    answer: Message
+    answer: Message  # the final answer (after an interim AE=11, the one that followed it)
     answer_bytes: bytes
     elapsed: float  # seconds from sending the request to the answer's last byte
     closed_by_terminal: bool
+    interim: Message | None = None  # an AE=11 that came before the final answer
+    trailing: bytes = b""  # bytes after the answer: CR LF, NUL, garbage, or further messages
+    final_missing: bool = False  # an interim AE=11 came, and no final answer before the time-out or the close
 
 
-ACTIONS = {  # --action -> CD
-    "debit": "0",
-    "refund": "1",
-    "cancel": "2",
-    "duplicate": "3",
-    "deferred": "7",
-    "telecollection": "B",
-    "identify": "I",
-    "print": "P",
-    "reboot": "R",
-    "ctms": "C",
-    "status": "T",
-}
-PAYMENT_ACTIONS = ("debit", "refund", "cancel", "deferred")
-TICKETS = {"customer": "0", "merchant": "1", "both": "2"}
-TICKET_FORMATS = {"text": "0", "html": "1"}
 DEFAULT_PRINT_TEXT = "IMPRESSION DE TEST\n"
 
 
@@ -66,7 +55,7 @@ def build_request(
     ticket_format: str = "text",
     private_data: str | None = None,
     reference: str | None = None,
-    version: str = "0300",
+    version: str = codes.DEFAULT_VERSION,
     print_text: str | None = None,
 ) -> Message:
     """A request as a cash register builds it; payments in the original client's tag order.
@@ -74,25 +63,27 @@ def build_request(
     A negative amount makes a debit a refund (CD=1), as in the original client.
     """
     records = [("CZ", version), ("CJ", POS_SOFTWARE_ID), ("CA", pos_number)]
-    if action in PAYMENT_ACTIONS:
-        code = ACTIONS["refund"] if action == "debit" and amount < 0 else ACTIONS[action]
+    chosen = codes.REFUND if action == codes.DEBIT.name and amount < 0 else codes.ACTION_BY_NAME[action]
+    if chosen.payment:
         records += [
             ("CE", currency_number(currency)),
-            ("BA", "1" if immediate else "0"),
-            ("CD", code),
+            ("BA", codes.IMMEDIATELY if immediate else codes.AT_THE_END),
+            ("CD", chosen.code),
             ("CB", encode_amount(to_minor_units(amount, currency))),
         ]
         if check:
-            records.append(("CC", "00C"))
+            records.append(("CC", codes.CHECK_APPLICATION))
     else:
-        records.append(("CD", ACTIONS[action]))
-    if action == "duplicate" and ticket is None:
+        records.append(("CD", chosen.code))
+    if chosen is codes.DUPLICATE and ticket is None:
         ticket = "customer"
+    fmt = codes.TICKET_FORMATS[ticket_format]
     if ticket is not None:
-        records.append(("CK", f"1{TICKETS[ticket]}{TICKET_FORMATS[ticket_format]}"))
-    if action == "print":
+        records.append(("CK", f"{codes.TICKETS_RETURNED}{codes.TICKET_COPIES[ticket]}{fmt}"))
+    if chosen is codes.PRINT:
         text = (print_text or DEFAULT_PRINT_TEXT).encode("latin-1")
-        buffer = encode([("CK", f"10{TICKET_FORMATS[ticket_format]}"), ("AK", base64.b64encode(text).decode())])
+        ck = f"{codes.TICKETS_RETURNED}{codes.TICKET_COPIES['customer']}{fmt}"
+        buffer = encode([("CK", ck), ("AK", base64.b64encode(text).decode())])
         records.append(("ZT", buffer.decode("ascii")))
     if private_data is not None:
         records.append(("CF", private_data))
@@ -120,9 +111,17 @@ def transact(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     quiet_time: float = DEFAULT_QUIET_TIME,
+    expectation: Expectation | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Exchange:
-    """Send one request (records, or raw bytes sent as they are) on a new connection; return the whole answer."""
+    """Send one request (records, or raw bytes sent as they are) on a new connection; return the whole answer.
+
+    ``expectation`` says what a whole answer carries (by default, what this request's answer does from the
+    original profile); ``progress`` is called about once a second with the seconds waited so far.
+    """
     request_bytes = request if isinstance(request, bytes) else encode(request)
+    if expectation is None:
+        expectation = Expectation.of(request if not isinstance(request, bytes) else _decoded(request))
     where = f"{host}:{port}"
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
@@ -132,81 +131,100 @@ def transact(
         raise ClientError(f"no connection to {where} within {timeout:g} s") from None
     except OSError as error:
         raise ClientError(f"cannot connect to {where}: {error.strerror or error}") from None
+    reader = AnswerReader(expectation)
     with connection:
         started = time.monotonic()
         try:
             connection.sendall(request_bytes)
             log.debug("sent %d bytes to %s: %s", len(request_bytes), where, request_bytes)
-            answer_bytes, closed, finished = _read_answer(connection, started + timeout, quiet_time)
-        except TimeoutError:
-            raise ClientError(f"no complete answer from {where} within {timeout:g} s") from None
+            wait = _Wait(started, timeout, quiet_time, progress)
+            closed = _read_answer(connection, reader, wait)
         except OSError as error:
             raise ClientError(f"connection to {where} failed: {error.strerror or error}") from None
-    answer = _decode_answer(answer_bytes, where)
-    return Exchange(request, request_bytes, answer, answer_bytes, finished - started, closed)
+    return _exchange(request, request_bytes, reader, wait, closed, where)
 
 
-def _read_answer(connection: socket.socket, deadline: float, quiet_time: float) -> tuple[bytes, bool, float]:
-    """Read until the terminal closes, a second message starts, or a whole answer is followed by silence.
+@dataclass
+class _Wait:
+    started: float
+    timeout: float
+    quiet_time: float
+    progress: Callable[[float], None] | None
+    last_byte_at: float = 0.0
+    timed_out: bool = False
 
-    Returns the bytes, whether the terminal closed the connection, and when the last byte came.
-    """
-    decoder = FrameDecoder(MAX_ANSWER_SIZE)
-    received = bytearray()
-    last_byte_at = time.monotonic()
-    while True:
-        remaining = deadline - time.monotonic()
-        whole = bool(decoder.at_boundary and decoder.open_message)
-        if remaining <= 0:
-            if whole:
-                return bytes(received), False, last_byte_at
-            raise TimeoutError
-        connection.settimeout(min(quiet_time, remaining) if whole else remaining)
+    def __post_init__(self) -> None:
+        self.last_byte_at = self.started
+
+    def next_timeout(self, state: Progress) -> float | None:
+        """Seconds to wait for the next bytes, or None when the wait is over."""
+        now = time.monotonic()
+        end = self.started + self.timeout
+        if state is Progress.QUIET:
+            end = min(end, self.last_byte_at + self.quiet_time)
+        if now >= end:
+            self.timed_out = state is not Progress.QUIET
+            return None
+        if self.progress is not None:
+            self.progress(now - self.started)
+            return min(end - now, 1.0)
+        return end - now
+
+
+def _read_answer(connection: socket.socket, reader: AnswerReader, wait: _Wait) -> bool:
+    """Read until the answer is whole, malformed, the wait is over, or the terminal closes (returns True)."""
+    state = reader.progress
+    while state in (Progress.WAITING, Progress.QUIET):
+        seconds = wait.next_timeout(state)
+        if seconds is None:
+            return False
+        connection.settimeout(seconds)
         try:
             data = connection.recv(65536)
         except TimeoutError:
-            if whole:
-                return bytes(received), False, last_byte_at
-            raise
+            continue
         except ConnectionResetError:
-            if whole:
-                return bytes(received), True, last_byte_at
-            raise
+            return True
         if not data:
-            return bytes(received), True, last_byte_at
-        last_byte_at = time.monotonic()
+            return True
+        wait.last_byte_at = time.monotonic()
         log.debug("received %d bytes: %s", len(data), data)
-        received += data
-        try:
-            closed = decoder.feed(data)
-        except FrameError as error:  # reported with its position by _decode_answer, unless an answer came first
-            closed = error.messages or [None]
-        if closed:  # a CZ began a second message: the first one is whole
-            return (encode(closed[0]) if closed[0] else bytes(received)), False, last_byte_at
+        state = reader.receive(data)
+    return _already_closed(connection)
 
 
-def _decode_answer(answer_bytes: bytes, where: str) -> Message:
-    if not answer_bytes:
-        raise ClientError(f"{where} closed the connection without answering")
-    decoder = FrameDecoder(MAX_ANSWER_SIZE)
+def _already_closed(connection: socket.socket) -> bool:
+    """Whether the terminal's close has arrived by now, without waiting for it."""
+    connection.setblocking(False)  # with a time-out set, Python would wait for the byte first
     try:
-        messages = decoder.feed(answer_bytes)
-    except FrameError as error:
-        raise ClientError(f"malformed answer from {where}: {error}") from None
-    if not decoder.at_boundary:
-        raise ClientError(f"malformed answer from {where}: truncated record at byte {decoder.offset}")
-    return messages[0] if messages else decoder.flush()
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
-def echo_mismatches(request: Message, answer: Message) -> list[str]:
-    """Echoed tags that differ from the request, as a POS checks them on success (amount: zeros aside)."""
-    sent, got = dict(request), dict(answer)
-    if sent.get("CD") not in ("0", "1", "2", "7"):
-        return []  # only payments echo the amount
-    problems = []
-    for tag in ("CA", "CD", "CE"):
-        if tag in sent and got.get(tag) != sent[tag]:
-            problems.append(f"{tag} answered {got.get(tag)!r}, sent {sent[tag]!r}")
-    if "CB" in sent and got.get("CB", "").lstrip("0") != sent["CB"].lstrip("0"):
-        problems.append(f"CB answered {got.get('CB')!r}, sent {sent['CB']!r}")
-    return problems
+def _exchange(request, request_bytes, reader: AnswerReader, wait: _Wait, closed: bool, where: str) -> Exchange:
+    if not reader.usable:
+        if wait.timed_out:
+            raise ClientError(f"no complete answer from {where} within {wait.timeout:g} s")
+        raise ClientError(reader.problem(where))
+    final = reader.final
+    return Exchange(
+        request=request,
+        request_bytes=request_bytes,
+        answer=final,
+        answer_bytes=encode(final),
+        elapsed=wait.last_byte_at - wait.started,
+        closed_by_terminal=closed,
+        interim=reader.interim,
+        trailing=reader.trailing,
+        final_missing=reader.awaiting_final,
+    )
+
+
+def _decoded(request: bytes) -> Message | None:
+    try:
+        return decode(request)
+    except FrameError:
+        return None

@@ -8,27 +8,29 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__, cli, display
+from . import __version__, answers, cli, codes, display
 from .amounts import AmountError, currency_from_code, parse_amount
+from .answers import ECHO_MODES, Expectation, echo_mismatches, partial_authorisation
 from .client import (
-    ACTIONS,
     DEFAULT_PRINT_TEXT,
     DEFAULT_QUIET_TIME,
     DEFAULT_TIMEOUT,
-    TICKET_FORMATS,
-    TICKETS,
     ClientError,
     Exchange,
     build_request,
-    echo_mismatches,
     transact,
     with_records,
 )
+from .profiles import PROFILES
 from .protocol import FrameError, Message, decode, encode, encode_record, is_valid_tag
 
 log = logging.getLogger("caisse_ap_ip.client")
 PROG = "caisse-ap-ip-client"
-STATUS_EXIT_CODES = {"10": cli.EXIT_SUCCESS, "01": cli.EXIT_NOT_PERFORMED, "11": cli.EXIT_ACKNOWLEDGED}
+STATUS_EXIT_CODES = {
+    codes.SUCCESS: cli.EXIT_SUCCESS,
+    codes.FAILURE: cli.EXIT_NOT_PERFORMED,
+    codes.ACKNOWLEDGED: cli.EXIT_ACKNOWLEDGED,
+}
 
 
 def pos_number(text: str) -> str:
@@ -71,110 +73,68 @@ def raw_frame(text: str) -> bytes:
         raise argparse.ArgumentTypeError(f"cannot read the frame: {error}") from None
 
 
+def _choices(names) -> str:
+    return ", ".join(names)
+
+
+# every option once: flags, then add_argument's keywords (the help says its default)
+OPTIONS = [
+    (("-d", "--destination"), dict(default="127.0.0.1",
+                                   help="terminal's IP address or host name (default: 127.0.0.1)")),
+    (("-p", "--port"), dict(type=cli.port_number, default=8888, help="terminal's port (default: 8888)")),
+    (("-a", "--amount"), dict(default="112.45",
+                              help="amount in currency units, e.g. 112.45; negative for a refund (default: 112.45)")),
+    (("-c", "--currency"), dict(default="EUR",
+                                help="ISO 4217 currency, letters or number: EUR, USD, JPY, XPF, 978 (default: EUR)")),
+    (("-ck", "--check"), dict(action="store_true", help="pay by check (CC=00C) instead of card")),
+    (("--action",), dict(type=cli.choice(codes.ACTION_CODES), default=codes.DEBIT.name, metavar="ACTION",
+                         help=f"what to ask: {_choices(codes.ACTION_CODES)} (default: {codes.DEBIT.name})")),
+    (("--pos-number",), dict(type=pos_number, default="01", metavar="NN",
+                             help="cash register number, CA (default: 01)")),
+    (("--immediate",), dict(action="store_true", help="ask for an immediate answer (BA=1)")),
+    (("--wait-final",), dict(action="store_true", help="after an AE=11 to an immediate request, keep reading until "
+                             "the final answer (a request without BA=1 always does)")),
+    (("--ticket",), dict(type=cli.choice(codes.TICKET_COPIES), default=None, metavar="WHICH",
+                         help="ask the terminal for the customer, merchant or both tickets (CK); a duplicate asks "
+                         "for customer")),
+    (("--ticket-format",), dict(type=cli.choice(codes.TICKET_FORMATS), default="text", metavar="FORMAT",
+                                help="text or html, for --ticket and the print action (default: text)")),
+    (("--ticket-out",), dict(type=Path, default=None, metavar="FILE", help="save the tickets of the answer to FILE")),
+    (("--private-data",), dict(type=record_value("CF", 99), default=None, metavar="TEXT",
+                               help="private data (CF), returned unchanged by the terminal")),
+    (("--reference",), dict(type=record_value("CH"), default=None, metavar="TEXT",
+                            help="external reference (CH), e.g. of the debit to cancel")),
+    (("--protocol-version",), dict(type=protocol_version, default=codes.DEFAULT_VERSION, metavar="NNNN",
+                                   help=f"CZ of the request (default: {codes.DEFAULT_VERSION})")),
+    (("--print-text",), dict(default=DEFAULT_PRINT_TEXT, metavar="TEXT", help="what the print action prints, "
+                             "Latin-1 text; \\n for a new line (default: IMPRESSION DE TEST)")),
+    (("--tag",), dict(type=tag_assignment, action="append", default=[], metavar="XX=VALUE",
+                      help="set any record of the request (replaces a tag already there); repeatable")),
+    (("--raw",), dict(type=raw_frame, default=None, metavar="FRAME", help="send FRAME as given instead of building "
+                      "a request; Python escapes such as \\r\\n or \\xff allowed")),
+    (("--profile",), dict(type=cli.choice(PROFILES), default="original", metavar="NAME",
+                          help=f"terminal family whose answers to expect: {_choices(PROFILES)}; a card success is "
+                          "whole once it carries that family's card records (default: original)")),
+    (("--check-echo",), dict(type=cli.choice(ECHO_MODES), default="numeric", metavar="MODE",
+                             help="compare the echo of a successful payment: numeric (CB as a number), exact (byte "
+                             "for byte) or off (default: numeric)")),
+    (("--timeout",), dict(type=cli.positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                          help=f"give up waiting for the answer after this long (default: {DEFAULT_TIMEOUT:g})")),
+    (("--quiet-time",), dict(type=cli.positive_float, default=DEFAULT_QUIET_TIME, metavar="SECONDS",
+                             help="an answer that lacks something expected is complete once the terminal stays "
+                             f"silent this long (default: {DEFAULT_QUIET_TIME:g})")),
+    (("--json",), dict(action="store_true", help="print one JSON object on stdout instead of text")),
+]  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Send a request to a Caisse-AP over IP terminal and explain its answer."
     )
-    add = parser.add_argument
-    add("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     cli.add_log_level(parser)
-    add("-d", "--destination", default="127.0.0.1", help="terminal's IP address or host name (default: 127.0.0.1)")
-    add("-p", "--port", type=cli.port_number, default=8888, help="terminal's port (default: 8888)")
-    add(
-        "-a",
-        "--amount",
-        default="112.45",
-        help="amount in currency units, e.g. 112.45; negative for a refund (default: 112.45)",
-    )
-    add(
-        "-c",
-        "--currency",
-        default="EUR",
-        help="ISO 4217 currency, letters or number: EUR, USD, JPY, XPF, 978 (default: EUR)",
-    )
-    add("-ck", "--check", action="store_true", help="pay by check (CC=00C) instead of card")
-    add(
-        "--action",
-        type=cli.choice(ACTIONS),
-        default="debit",
-        metavar="ACTION",
-        help=f"what to ask: {', '.join(ACTIONS)} (default: debit)",
-    )
-    add("--pos-number", type=pos_number, default="01", metavar="NN", help="cash register number, CA (default: 01)")
-    add("--immediate", action="store_true", help="ask for an immediate answer (BA=1)")
-    add(
-        "--ticket",
-        type=cli.choice(TICKETS),
-        default=None,
-        metavar="WHICH",
-        help="ask the terminal for the customer, merchant or both tickets (CK); a duplicate asks for customer",
-    )
-    add(
-        "--ticket-format",
-        type=cli.choice(TICKET_FORMATS),
-        default="text",
-        metavar="FORMAT",
-        help="text or html, for --ticket and the print action (default: text)",
-    )
-    add("--ticket-out", type=Path, default=None, metavar="FILE", help="save the tickets of the answer to FILE")
-    add(
-        "--private-data",
-        type=record_value("CF", 99),
-        default=None,
-        metavar="TEXT",
-        help="private data (CF), returned unchanged by the terminal",
-    )
-    add(
-        "--reference",
-        type=record_value("CH"),
-        default=None,
-        metavar="TEXT",
-        help="external reference (CH), e.g. of the debit to cancel",
-    )
-    add(
-        "--protocol-version",
-        type=protocol_version,
-        default="0300",
-        metavar="NNNN",
-        help="CZ of the request (default: 0300)",
-    )
-    add(
-        "--print-text",
-        default=DEFAULT_PRINT_TEXT,
-        metavar="TEXT",
-        help="what the print action prints, Latin-1 text; \\n for a new line (default: IMPRESSION DE TEST)",
-    )
-    add(
-        "--tag",
-        type=tag_assignment,
-        action="append",
-        default=[],
-        metavar="XX=VALUE",
-        help="set any record of the request (replaces a tag already there); repeatable",
-    )
-    add(
-        "--raw",
-        type=raw_frame,
-        default=None,
-        metavar="FRAME",
-        help="send FRAME as given instead of building a request; Python escapes such as \\r\\n or \\xff allowed",
-    )
-    add(
-        "--timeout",
-        type=cli.positive_float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"give up waiting for the answer after this long (default: {DEFAULT_TIMEOUT:g})",
-    )
-    add(
-        "--quiet-time",
-        type=cli.positive_float,
-        default=DEFAULT_QUIET_TIME,
-        metavar="SECONDS",
-        help="an answer that ends on a record boundary is complete once the terminal stays silent this long, "
-        f"unless it closes the connection first (default: {DEFAULT_QUIET_TIME:g})",
-    )
-    add("--json", action="store_true", help="print one JSON object on stdout instead of text")
+    for flags, options in OPTIONS:
+        parser.add_argument(*flags, **options)
     return parser
 
 
@@ -208,26 +168,54 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli.setup_logging(args.log_level)
     request = request_from(args, parser)
+    records = _records(request)
     where = f"{args.destination}:{args.port}"
+    progress = _progress_line(args)
     try:
-        exchange = transact(args.destination, args.port, request, timeout=args.timeout, quiet_time=args.quiet_time)
+        exchange = transact(
+            args.destination, args.port, request, timeout=args.timeout, quiet_time=args.quiet_time,
+            expectation=Expectation.of(records, args.profile, args.wait_final), progress=progress,
+        )  # fmt: skip
     except ClientError as error:
         return _report_error(args, where, request, str(error))
+    finally:
+        if progress is not None:
+            progress.clear()
     status = dict(exchange.answer).get("AE")
     if status not in STATUS_EXIT_CODES:
         message = f"answer from {where} has no valid status: {display.outcome(exchange.answer)}"
         return _report_error(args, where, request, message, exchange)
-    exit_code = STATUS_EXIT_CODES[status]
-    request_records = _records(request)
-    warnings = echo_mismatches(request_records, exchange.answer) if status == "10" and request_records else []
+    report = _Report(where, request, records, exchange, args.check_echo)
     tickets = display.tickets(exchange.answer)
     if args.ticket_out and tickets:
         args.ticket_out.write_text("\n".join(ticket["text"] for ticket in tickets), encoding="utf-8")
-    if args.json:
-        print(json.dumps(_as_json(where, request, exchange, exit_code, warnings=warnings)))
-    else:
-        print(_as_text(where, request, exchange, warnings))
-    return exit_code
+    print(json.dumps(report.as_json()) if args.json else report.as_text())
+    return report.exit_code
+
+
+class _ProgressLine:
+    """'waiting for the terminal... 12 s' on a terminal's stderr, rewritten in place each second."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.shown = 0
+
+    def __call__(self, waited: float) -> None:
+        seconds = int(waited)
+        if seconds >= 1 and seconds != self.shown:
+            self.shown = seconds
+            self.stream.write(f"\rwaiting for the terminal... {seconds} s")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _progress_line(args: argparse.Namespace) -> _ProgressLine | None:
+    quiet = args.json or cli.LOG_LEVELS[args.log_level] > logging.INFO
+    return None if quiet or not sys.stderr.isatty() else _ProgressLine(sys.stderr)
 
 
 def _records(request: Message | bytes) -> Message | None:
@@ -242,59 +230,113 @@ def _records(request: Message | bytes) -> Message | None:
 def _report_error(args, where, request, message, exchange: Exchange | None = None) -> int:
     print(f"{PROG}: {message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_as_json(where, request, exchange, cli.EXIT_NO_ANSWER, error=message)))
+        print(json.dumps(_Report(where, request, _records(request), exchange).as_json(error=message)))
     return cli.EXIT_NO_ANSWER
+
+
+def _escaped(data: bytes) -> str:
+    return data.decode("latin-1").encode("unicode_escape").decode("ascii")
 
 
 def _request_text(request: Message | bytes) -> tuple[str, str]:
     """The frame as sent (escaped where not printable) and its table, or why it is no valid frame."""
     if not isinstance(request, bytes):
         return encode(request).decode(), display.table(request)
-    shown = request.decode("latin-1").encode("unicode_escape").decode("ascii")
     try:
-        return shown, display.table(decode(request))
+        return _escaped(request), display.table(decode(request))
     except FrameError as error:
-        return shown, f"  (not a valid frame: {error})"
+        return _escaped(request), f"  (not a valid frame: {error})"
 
 
-def _as_text(where: str, request: Message | bytes, exchange: Exchange, warnings: list[str]) -> str:
-    frame, table = _request_text(request)
-    closing = "closed by the terminal" if exchange.closed_by_terminal else "left open by the terminal"
-    lines = [
-        f"request to {where} ({len(exchange.request_bytes)} bytes): {frame}",
-        table,
-        f"answer after {exchange.elapsed:.2f} s ({len(exchange.answer_bytes)} bytes, connection {closing}): "
-        f"{exchange.answer_bytes.decode()}",
-        display.table(exchange.answer),
-    ]
-    for number, ticket in enumerate(display.tickets(exchange.answer), 1):
-        lines.append(f"ticket {number} ({ticket['meaning']}):")
-        lines += [f"  | {line}" for line in ticket["text"].splitlines()]
-    lines += [f"warning: {warning}" for warning in warnings]
-    lines.append(f"result: {display.outcome(exchange.answer)}")
-    return "\n".join(lines)
+class _Report:
+    """What the client says about one exchange, as text for a person or JSON for a script."""
 
+    def __init__(self, where, request, records: Message | None, exchange: Exchange | None, echo: str = "numeric"):
+        self.where, self.request, self.records, self.exchange = where, request, records, exchange
+        answer = exchange.answer if exchange else []
+        success = dict(answer).get("AE") == codes.SUCCESS and records is not None
+        self.partial = partial_authorisation(records, answer) if success else None
+        self.warnings = echo_mismatches(records, answer, echo) if success else []
+        if exchange and exchange.trailing:
+            self.warnings.append(
+                f"{len(exchange.trailing)} stray bytes after the answer: {_escaped(exchange.trailing)}"
+            )
+        if exchange and exchange.final_missing:
+            self.warnings.append("no final answer came after the interim AE=11 (time-out or close)")
 
-def _as_json(where, request, exchange: Exchange | None, exit_code: int, *, warnings=(), error=None) -> dict:
-    answer = None
-    if exchange is not None:
-        answer = {
-            "frame": exchange.answer_bytes.decode(),
-            "records": display.describe(exchange.answer),
-            "tickets": display.tickets(exchange.answer),
-            "elapsed": round(exchange.elapsed, 3),
-            "closed_by_terminal": exchange.closed_by_terminal,
+    @property
+    def exit_code(self) -> int:
+        if self.partial:
+            return cli.EXIT_PARTIAL
+        return STATUS_EXIT_CODES[dict(self.exchange.answer)["AE"]]
+
+    @property
+    def result(self) -> str:
+        if self.partial:
+            amounts = f"{self.partial['authorised']} of {self.partial['requested']} {self.partial['currency']}"
+            return f"success: partial authorisation {amounts}"
+        return display.outcome(self.exchange.answer)
+
+    def as_text(self) -> str:
+        exchange = self.exchange
+        frame, table = _request_text(self.request)
+        closing = "closed by the terminal" if exchange.closed_by_terminal else "left open by the terminal"
+        lines = [f"request to {self.where} ({len(exchange.request_bytes)} bytes): {frame}", table]
+        if exchange.interim:
+            lines += [f"interim answer: {encode(exchange.interim).decode()}", display.table(exchange.interim)]
+        lines += [
+            f"answer after {exchange.elapsed:.2f} s ({len(exchange.answer_bytes)} bytes, connection {closing}): "
+            f"{exchange.answer_bytes.decode()}",
+            display.table(exchange.answer),
+        ]
+        lines += _extension_lines(dict(exchange.answer).get("AF"))
+        for number, ticket in enumerate(display.tickets(exchange.answer), 1):
+            lines.append(f"ticket {number} ({ticket['meaning']}):")
+            lines += [f"  | {line}" for line in ticket["text"].splitlines()]
+        lines += [f"warning: {warning}" for warning in self.warnings]
+        lines.append(f"result: {self.result}")
+        return "\n".join(lines)
+
+    def as_json(self, error: str | None = None) -> dict:
+        exchange, frame = self.exchange, _request_text(self.request)[0]
+        return {
+            "destination": self.where,
+            "request": {"frame": frame, "records": display.describe(self.records) if self.records else None},
+            "interim": _message_json(exchange.interim) if exchange and exchange.interim else None,
+            "answer": _answer_json(exchange) if exchange else None,
+            "trailing": _escaped(exchange.trailing) if exchange and exchange.trailing else None,
+            "partial": self.partial,
+            "result": "error" if error or not exchange else self.result,
+            "exit_code": cli.EXIT_NO_ANSWER if error else self.exit_code,
+            "warnings": self.warnings,
+            "error": error,
         }
-    frame, _ = _request_text(request)
-    records = _records(request)
+
+
+def _extension_lines(af: str | None) -> list[str]:
+    if not af or len(af) <= 2:
+        return []
+    read = answers.complement(af)
+    if read["fields"] is None:
+        return [f"AF extension after the code {read['code']}: {read['extension']!r}"]
+    names = {key: name for key, name, _ in answers.AF_EXTENSION}
+    shown = [f"{names[key]} {value!r}" for key, value in read["fields"].items() if value]
+    return [f"AF extension after the code {read['code']}: {'; '.join(shown) or 'blank'}"]
+
+
+def _message_json(message: Message) -> dict:
+    return {"frame": encode(message).decode(), "records": display.describe(message)}
+
+
+def _answer_json(exchange: Exchange) -> dict:
+    af = dict(exchange.answer).get("AF")
     return {
-        "destination": where,
-        "request": {"frame": frame, "records": display.describe(records) if records is not None else None},
-        "answer": answer,
-        "result": display.outcome(exchange.answer) if exchange and error is None else "error",
-        "exit_code": exit_code,
-        "warnings": list(warnings),
-        "error": error,
+        "frame": exchange.answer_bytes.decode(),
+        "records": display.describe(exchange.answer),
+        "tickets": display.tickets(exchange.answer),
+        "af": answers.complement(af) if af else None,
+        "elapsed": round(exchange.elapsed, 3),
+        "closed_by_terminal": exchange.closed_by_terminal,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import tags
+from . import codes, tags
 from .amounts import currency_from_number, format_minor_units
 from .protocol import FrameError, Message
 from .tickets import decode_tickets
@@ -52,13 +52,13 @@ def outcome(answer: Message) -> str:
     """One line: 'success', 'failure: refused (AF=04)', ..."""
     fields = dict(answer)
     status = fields.get("AE")
-    if status == "10":
+    if status == codes.SUCCESS:
         return "success"
-    if status == "01":
-        complement = fields.get("AF", "")
-        reason = tags.meaning("AF", complement) or "no reason given"
-        return f"failure: {reason} (AF={complement})" if complement else f"failure: {reason}"
-    if status == "11":
+    if status == codes.FAILURE:
+        code = fields.get("AF", "")[:2]  # what follows the code is the CB2A extension
+        reason = tags.meaning("AF", code) or "no reason given"
+        return f"failure: {reason} (AF={code})" if code else f"failure: {reason}"
+    if status == codes.ACKNOWLEDGED:
         return "acknowledged (AE=11, immediate answer)"
     return f"unexpected status AE={status}" if status else "no status (AE missing)"
 
@@ -66,11 +66,11 @@ def outcome(answer: Message) -> str:
 def summary(request: Message) -> str:
     """One line about a request: 'debit 112.45 EUR', 'refund 5 JPY (check)'."""
     fields = dict(request)
-    action = tags.ACTIONS.get(fields.get("CD", ""), f"action {fields.get('CD')!r}")
+    action = codes.action_description(fields.get("CD", ""))
     amount = fields.get("CB", "")
-    if amount.isdigit() and fields.get("CD") in ("0", "1", "2", "7"):
+    if amount.isdigit() and codes.is_payment(fields.get("CD")):
         action += " " + format_minor_units(int(amount), currency_from_number(fields.get("CE", "")))
-    if fields.get("CC") == "00C":
+    if codes.is_check(fields):
         action += " (check)"
     return action
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from . import cli, outcomes, tags
+from . import cli, codes, outcomes
 from .amounts import AmountError, currency_from_code, currency_number
 from .outcomes import Outcome
-from .tags import FAILURE_TYPES
 
 
 def seller_contract(text: str) -> str:
@@ -22,11 +21,14 @@ def seller_contract(text: str) -> str:
 
 def failure_type(text: str) -> str:
     """A failure name (refused) or an AF code (04); AF 01 means authorised, which is no failure."""
-    value = text.lower()
-    if value in FAILURE_TYPES or (value in tags.STATUS_COMPLEMENTS and value != "01"):
-        return value
-    names = ", ".join(FAILURE_TYPES)
-    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {names}, or an AF code 00, 02 to 13)")
+    try:
+        codes.failure_code(text)
+    except codes.CodeError:
+        names = ", ".join(codes.FAILURE_TYPES)
+        raise argparse.ArgumentTypeError(
+            f"invalid choice {text!r} (choose from {names}, or an AF code 00, 02 to 13)"
+        ) from None
+    return text.lower()
 
 
 def currencies(text: str) -> frozenset[str] | None:

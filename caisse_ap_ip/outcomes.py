@@ -7,6 +7,7 @@ then modifiers, separated by spaces::
     failure:refused             failure:06 delay=2
     silent   close   reset   garbage   truncated   immediate
     answer delay=1-3 fragments=4 pause=0.2      (answer: what the settings say)
+    delay:2   delay:1-3   fragments   fragments:4 pause=0.2    (the answer, with that modifier)
 
 The same as a table (TOML, JSON)::
 
@@ -15,14 +16,16 @@ The same as a table (TOML, JSON)::
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
-from . import tags
+from . import codes
 from .cards import PAYMENT_TYPES
-from .tags import FAILURE_TYPES
 
+DEFAULT_FRAGMENTS = 3  # pieces of an answer cut by "fragments" without a number, as real terminals cut them
 KINDS = {
     "answer": "answer as the settings say (-f, -ft, -pt, -d)",
     "success": "the payment succeeds (optionally with a payment type: success:amexcontactless)",
@@ -33,9 +36,23 @@ KINDS = {
     "reset": "reset the connection (RST) without answering",
     "garbage": "answer bytes that are no valid frame",
     "truncated": "send the answer cut in the middle of a record, then close",
+    "delay": "the answer after S seconds, or between LO and HI (delay:2, delay:1-3)",
+    "fragments": f"the answer in N pieces (fragments:4; fragments alone: {DEFAULT_FRAGMENTS})",
+    "partial": "a success for less than requested: an amount or a share (partial:10.00, partial:50%)",
+    "pending": "AE=11 at once, then the final answer on the same connection after the delay, whatever BA says",
+    "crlf": "the answer followed by CR LF, as some terminals send it",
+    "extended-af": "a failure whose AF carries CB2A sub-fields after its code (extended-af:refused)",
+    "padded-amount": "the answer with CB zero-padded to 12 digits, as real terminals send it",
 }
-ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated"})
+MODIFIER_KINDS = frozenset({"delay", "fragments"})  # kinds that mean "answer", with that modifier
+ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated", "partial", "pending",
+                       "crlf", "extended-af", "padded-amount"})  # fmt: skip
+FAILING = frozenset({"failure", "extended-af"})  # kinds whose payment fails with ``code``
+ARGUMENTS = {"failure": "code", "extended-af": "code", "success": "payment_type", "partial": "amount"}
+CRLF = b"\r\n"
+DEFAULT_CODES = {"extended-af": "refused"}  # a bank's refusal is what carries CB2A sub-fields
 GARBAGE = b"\x00\xffGARBAGE\r\n"
+DEFAULT_PAUSE = 0.05  # seconds between the pieces of a fragmented answer
 
 
 class OutcomeError(ValueError):
@@ -49,7 +66,8 @@ class Outcome:
     payment_type: str | None = None  # card of a success
     delay: tuple[float, float] | None = None  # seconds before acting: fixed (d, d) or a range
     fragments: int = 1  # the answer sent in this many pieces
-    pause: float = 0.05  # seconds between pieces
+    pause: float = DEFAULT_PAUSE
+    amount: str | None = None  # what a partial authorisation grants: currency units (10.00) or a share (50%)
 
     def delay_seconds(self, rng: random.Random, default: float) -> float:
         if self.delay is None:
@@ -61,9 +79,8 @@ class Outcome:
         return self.describe()
 
     def describe(self) -> str:
-        text = (
-            self.kind + (f":{self.code}" if self.code else "") + (f":{self.payment_type}" if self.payment_type else "")
-        )
+        argument = self.code or self.payment_type or self.amount
+        text = self.kind + (f":{argument}" if argument else "")
         if self.delay:
             text += f" delay={_format_range(self.delay)}"
         if self.fragments > 1:
@@ -104,34 +121,75 @@ def coerce(item: object) -> Outcome:
 
 def from_table(table: dict[str, object]) -> Outcome:
     """An outcome from a TOML or JSON table: outcome, code, payment_type, delay, fragments, pause."""
-    known = {"outcome", "argument", "code", "payment_type", "delay", "fragments", "pause"}
+    known = {"outcome", "argument", "code", "payment_type", "amount", "delay", "fragments", "pause"}
     unknown = set(table) - known
     if unknown:
         raise OutcomeError(f"unknown outcome key {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     kind = str(table.get("outcome", "answer")).lower()
     if kind not in KINDS:
         raise OutcomeError(f"unknown outcome {kind!r} (known: {', '.join(KINDS)})")
-    argument = table.get("argument")
-    code = table.get("code", argument if kind == "failure" else None)
-    payment_type = table.get("payment_type", argument if kind == "success" else None)
-    if argument is not None and kind not in ("failure", "success"):
-        raise OutcomeError(f"outcome {kind!r} takes no argument")
-    return Outcome(
-        kind=kind,
-        code=_failure_code(code) if kind == "failure" else None,
-        payment_type=_payment_type(payment_type),
-        delay=_delay(table.get("delay")),
-        fragments=_positive_int("fragments", table.get("fragments", 1)),
-        pause=_seconds("pause", table.get("pause", 0.05)),
+    table = _modifier_argument(kind, table)
+    if "argument" in table:
+        if kind not in ARGUMENTS:
+            raise OutcomeError(f"outcome {kind!r} takes no argument")
+        table = {**table, ARGUMENTS[kind]: table["argument"]}
+    for key in ("code", "payment_type", "amount"):
+        if table.get(key) is not None and ARGUMENTS.get(kind) != key:
+            raise OutcomeError(f"outcome {kind!r} takes no {key}")
+    if kind == "partial" and table.get("amount") is None:
+        raise OutcomeError("partial needs the amount granted: partial:10.00 or partial:50%")
+    kind = "answer" if kind in MODIFIER_KINDS else kind
+    return with_modifiers(
+        Outcome(kind=kind, code=_failure_code(table.get("code", DEFAULT_CODES.get(kind))) if kind in FAILING else None,
+                payment_type=_payment_type(table.get("payment_type")), amount=_granted(table.get("amount"))),
+        delay=table.get("delay"), fragments=table.get("fragments"), pause=table.get("pause"),
+    )  # fmt: skip
+
+
+def with_modifiers(outcome: Outcome, *, delay: object = None, fragments: object = None, pause: object = None):
+    """``outcome`` with these modifiers (None keeps its own), checked as in a scenario file."""
+    return dataclasses.replace(
+        outcome,
+        delay=outcome.delay if delay is None else _delay(delay),
+        fragments=outcome.fragments if fragments is None else _positive_int("fragments", fragments),
+        pause=outcome.pause if pause is None else _seconds("pause", pause),
     )
 
 
+def _modifier_argument(kind: str, table: dict[str, object]) -> dict[str, object]:
+    """delay:S and fragments[:N] give their modifier as the argument: the table with it moved in place."""
+    if kind not in MODIFIER_KINDS:
+        return table
+    table = dict(table)
+    argument = table.pop("argument", DEFAULT_FRAGMENTS if kind == "fragments" else None)
+    if argument is None:
+        raise OutcomeError("delay needs its seconds: delay:2 or delay:1-3")
+    if kind in table:
+        raise OutcomeError(f"{kind} given twice")
+    table[kind] = argument
+    return table
+
+
 def _failure_code(value: object) -> str:
-    text = str(value if value is not None else "abandon").lower()
-    code = FAILURE_TYPES.get(text, text)
-    if code not in tags.STATUS_COMPLEMENTS or code == "01":
-        raise OutcomeError(f"unknown failure {text!r} (a name such as refused, or an AF code 00, 02 to 13)")
-    return code
+    try:
+        return codes.failure_code(str(value if value is not None else codes.DEFAULT_FAILURE))
+    except codes.CodeError as error:
+        raise OutcomeError(str(error)) from None
+
+
+def _granted(value: object) -> str | None:
+    """The amount of a partial authorisation: a positive decimal (10.00) or a share strictly between 0 and 100%."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    number = text[:-1] if text.endswith("%") else text
+    try:
+        granted = Decimal(number)
+    except InvalidOperation:
+        granted = None
+    if granted is None or not granted.is_finite() or granted <= 0 or (text.endswith("%") and granted >= 100):
+        raise OutcomeError(f"partial {text!r} is neither an amount such as 10.00 nor a share such as 50%")
+    return text
 
 
 def _payment_type(value: object) -> str | None:

@@ -74,6 +74,35 @@ def decode(data: bytes, max_size: int | None = None) -> Message:
     return decoder.flush() or []
 
 
+def walk(data: bytes) -> tuple[list[Message], int]:
+    """The messages made of the whole, valid records at the start of ``data`` (each CZ opens a new one),
+    and the offset where they end; what follows is a record not yet whole, or bytes that are no record."""
+    messages: list[Message] = []
+    pos = 0
+    while pos + HEADER_SIZE <= len(data):
+        header = data[pos : pos + HEADER_SIZE]
+        length = _LENGTH_VALUES.get(header[2:].decode("latin-1"))
+        tag = header[:2].decode("latin-1")
+        end = pos + HEADER_SIZE + (length or 0)
+        if length is None or tag not in _VALID_TAGS or end > len(data) or not data[pos + HEADER_SIZE : end].isascii():
+            break
+        if tag == "CZ" or not messages:
+            messages.append([])
+        messages[-1].append((tag, data[pos + HEADER_SIZE : end].decode("ascii")))
+        pos = end
+    return messages, pos
+
+
+def is_record_start(data: bytes) -> bool:
+    """Whether ``data`` may be the beginning of a record (tag, length, then ASCII), not yet whole."""
+    for i, byte in enumerate(data[:HEADER_SIZE]):
+        if byte not in (_TAG_BYTES if i < 2 else _DIGITS):
+            return False
+    if len(data) >= HEADER_SIZE and data[2:HEADER_SIZE] == b"000":
+        return False
+    return data[HEADER_SIZE:].isascii()
+
+
 class FrameDecoder:
     """Cuts a byte stream, received in any pieces, into messages.
 

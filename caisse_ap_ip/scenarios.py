@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import outcomes
 from .amounts import AmountError, currency_from_code, currency_from_number, currency_number
-from .client import ACTIONS
+from .codes import ACTION_CODES, is_check
 from .outcomes import Outcome
 
 START = "start"
@@ -111,7 +111,7 @@ _PREDICATES = {
     "last_digits": lambda s, expected, f: f.get("CB", "").endswith(expected),
     "currency": lambda s, expected, f: f.get("CE") in expected,
     "action": lambda s, expected, f: f.get("CD") in expected,
-    "check": lambda s, expected, f: (f.get("CC") == "00C") == expected,
+    "check": lambda s, expected, f: is_check(f) == expected,
     "pos": lambda s, expected, f: f.get("CA") in expected,
     "tags": lambda s, expected, f: all(f.get(tag) == value for tag, value in expected.items()),
     "rank": lambda s, expected, f: s.rank in expected,
@@ -198,10 +198,10 @@ def _predicate(key: str, value: object) -> object:
             return frozenset(currency_number(currency_from_code(str(v))) for v in _listed(value))
         if key == "action":
             names = [str(v).lower() for v in _listed(value)]
-            unknown = [n for n in names if n not in ACTIONS]
+            unknown = [n for n in names if n not in ACTION_CODES]
             if unknown:
-                raise ScenarioError(f"unknown action {unknown[0]!r} (known: {', '.join(ACTIONS)})")
-            return frozenset(ACTIONS[n] for n in names)
+                raise ScenarioError(f"unknown action {unknown[0]!r} (known: {', '.join(ACTION_CODES)})")
+            return frozenset(ACTION_CODES[n] for n in names)
         if key == "check":
             if not isinstance(value, bool):
                 raise ScenarioError("check is true or false")

@@ -1,4 +1,7 @@
-"""The Caisse-AP tag dictionary as data: names, directions, sizes, value tables (PROTOCOL.md §3)."""
+"""The Caisse-AP tag dictionary as data: names, directions, sizes, charsets (docs/protocol.md §3.1).
+
+The value tables are the codes of codes.py.
+"""
 
 from __future__ import annotations
 
@@ -7,102 +10,18 @@ import binascii
 import functools
 from dataclasses import dataclass
 
-ACTIONS = {
-    "0": "debit",
-    "1": "credit (refund)",
-    "2": "cancellation",
-    "3": "duplicata",
-    "7": "deferred debit",
-    "B": "telecollection",
-    "I": "identification",
-    "P": "print",
-    "R": "reboot",
-    "C": "CTMS status",
-    "T": "transaction status",
-}
-
-STATUSES = {
-    "10": "operation performed",
-    "01": "operation not performed",
-    "11": "request taken into account (immediate answer)",
-}
-
-STATUS_COMPLEMENTS = {
-    "00": "unknown",
-    "01": "transaction authorised",
-    "02": "voice authorisation required",
-    "03": "forced transaction",
-    "04": "refused",
-    "05": "forbidden",
-    "06": "abandoned by the cardholder",
-    "07": "not completed",
-    "08": "not performed: input time-out",
-    "09": "not performed: message format error",
-    "10": "not performed: selection error",
-    "11": "not performed: operator abandon",
-    "12": "not performed: action type unknown",
-    "13": "currency not supported",
-}
-
-APPLICATIONS = {
-    "000": "indifferent / other",
-    "001": "CB/Visa/Mastercard contact",
-    "002": "American Express contact",
-    "003": "CB Enseigne",
-    "004": "Cetelem",
-    "005": "Cofinoga",
-    "006": "Diners Club",
-    "007": "PASS",
-    "008": "Franfinance",
-    "009": "JCB",
-    "00A": "Banque Accord EMV",
-    "00B": "CB/Visa/Mastercard contactless",
-    "00C": "cheque",
-    "00D": "American Express contactless",
-    "00E": "CONECS contact",
-    "00F": "DCC",
-    "00G": "QuickPass",
-    "00I": "CPEI-EMV",
-    "00S": "Sofinco private card",
-    "00U": "UPI / China UnionPay",
-    "00V": "ANCV chèques-vacances",
-    "10E": "CONECS contactless",
-    "101": "CB VAD (card number keyed)",
-    "201": "quasi-cash",
-    "301": "PLBS",
-    "30F": "PLBS-DCC-GB",
-    "401": "Optalion",
-    "501": "Cash-Agence",
-    "601": "PNF",
-    "602": "P3F",
-    "603": "Optalion",
-    "604": "Preauto-CM",
-    "605": "PRCME",
-    "607": "QR-code payment",
-    "608": "TOP3-3XCB",
-    "609": "PNF-HPS",
-    "701": "PPFCA",
-}
-
-READ_MODES = {
-    "0": "unspecified",
-    "1": "contact (chip)",
-    "2": "contactless",
-    "3": "magnetic stripe",
-    "4": "manual entry",
-}
-
-ANSWER_TIMINGS = {"0": "at the end of the transaction", "1": "immediately"}
-
-TICKET_POSITIONS = (
-    {"0": "no ticket returned", "1": "tickets returned to the POS"},
-    {"0": "customer ticket", "1": "merchant ticket", "2": "both tickets"},
-    {"0": "text", "1": "HTML"},
+from .codes import (
+    ACTIONS,
+    ANSWER_TIMINGS,
+    APPLICATIONS,
+    PAN_TYPES,
+    PARTIAL_PAYMENT,
+    READ_MODES,
+    STATUSES,
+    TICKET_POSITIONS,
+    YES_NO,
+    complement_meaning,
 )
-
-YES_NO = {"0": "no", "1": "yes"}
-PARTIAL_PAYMENT = {"0": "refused", "1": "accepted"}
-PAN_TYPES = {"1": "partial card number"}
 
 POS_TO_TERMINAL, TERMINAL_TO_POS, BOTH = "POS->terminal", "terminal->POS", "both"
 
@@ -120,11 +39,11 @@ class TagSpec:
 
 SPECS = {
     "CZ": TagSpec("protocol version", BOTH, 4, 4, "digits"),
-    "CJ": TagSpec("POS software identifier", BOTH, 12, 12),
+    "CJ": TagSpec("POS software identifier", BOTH, 12, 12, lenient_min_size=1),  # real POS send CJ003012
     "CA": TagSpec("cash register number", BOTH, 2, 2, "digits", lenient_min_size=1),
     "CB": TagSpec("amount", BOTH, 2, 12, "digits", lenient_min_size=1),
     "CC": TagSpec("payment application", BOTH, 3, 3, values=APPLICATIONS),
-    "CD": TagSpec("action type", BOTH, 1, 1, values=ACTIONS),
+    "CD": TagSpec("action type", BOTH, 1, 1, values={action.code: action.description for action in ACTIONS}),
     "CE": TagSpec("currency", BOTH, 3, 3, "digits"),
     "CF": TagSpec("private data", BOTH, 1, 99),
     "CG": TagSpec("merchant contract number", TERMINAL_TO_POS, 1, 10),
@@ -152,6 +71,7 @@ SPECS = {
     "IM": TagSpec("transaction id (PayXpert)", TERMINAL_TO_POS, 1, 999),
 }
 
+TERMINAL_ONLY = frozenset(tag for tag, spec in SPECS.items() if spec.direction == TERMINAL_TO_POS)
 _VALUE_TABLES = {tag: spec.values for tag, spec in SPECS.items() if spec.values}
 
 
@@ -163,7 +83,7 @@ def name(tag: str) -> str:
 def meaning(tag: str, value: str) -> str | None:
     """What a coded value means, or None when the tag is not coded or the value is unknown."""
     if tag == "AF":
-        return STATUS_COMPLEMENTS.get(value[:2])
+        return complement_meaning(value)
     if tag == "CK":
         return ticket_meaning(value)
     table = _VALUE_TABLES.get(tag)
@@ -180,10 +100,13 @@ def ticket_meaning(ck: str) -> str | None:
 
 @functools.lru_cache(maxsize=4096)  # requests repeat the same values; only amounts and references vary
 def request_value_problem(tag: str, value: str, strict: bool = False) -> str | None:
-    """Why a request's value breaks the dictionary, or None; unknown tags and tags only terminals send pass."""
+    """Why a request's value breaks the dictionary, or None. Unknown tags pass; tags only terminals send pass
+    too (they are ignored, never echoed) unless ``strict``."""
     spec = SPECS.get(tag)
-    if spec is None or spec.direction == TERMINAL_TO_POS:
+    if spec is None:
         return None
+    if spec.direction == TERMINAL_TO_POS:
+        return f"{tag} ({spec.name}) is sent only by terminals" if strict else None
     return value_problem(tag, value, strict=strict)
 
 
@@ -213,21 +136,3 @@ def is_base64(value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return True
-
-
-# failure names (-ft/--failure-type): the original simulator's four, then every other AF a failure can carry
-FAILURE_TYPES = {
-    "abandon": "11",
-    "timeout": "08",
-    "refused": "04",
-    "forbidden": "05",
-    "unknown": "00",
-    "voice-authorisation": "02",
-    "forced": "03",
-    "cardholder-abandon": "06",
-    "not-completed": "07",
-    "format-error": "09",
-    "selection-error": "10",
-    "unknown-action": "12",
-    "currency": "13",
-}

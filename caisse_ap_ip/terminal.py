@@ -9,34 +9,49 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
-from . import tags, tickets
-from .amounts import PAYABLE_NUMBERS, currency_from_number, format_ticket_amount
+from . import codes, tags, tickets
+from .amounts import PAYABLE_NUMBERS, currency_from_number, encode_amount, format_ticket_amount
 from .cards import PAYMENT_TYPES, Card, pan
-from .outcomes import ANSWERING, Outcome
+from .codes import (
+    ACKNOWLEDGED,
+    DEFAULT_VERSION,
+    FAILURE,
+    FORMAT_ERROR,
+    NOT_COMPLETED,
+    OPERATOR_ABANDON,
+    REFUSED,
+    SELECTION_ERROR,
+    SUCCESS,
+    UNKNOWN_ACTION,
+    UNSUPPORTED_CURRENCY,
+    failure_code,
+    is_payment,
+    mandatory_tags,
+)
+from .outcomes import ANSWERING, FAILING, Outcome
 from .outcomes import DEFAULT as DEFAULT_OUTCOME
 from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
 from .scenarios import Scenario
-from .tags import FAILURE_TYPES
 
-DEFAULT_VERSION = "0300"
-CHECK_APPLICATION = "00C"
-SUCCESS, FAILURE, IMMEDIATE = "10", "01", "11"
-REFUSED, NOT_COMPLETED, FORMAT_ERROR, SELECTION_ERROR, OPERATOR_ABANDON, UNKNOWN_ACTION, UNSUPPORTED_CURRENCY = (
-    "04", "07", "09", "10", "11", "12", "13",
-)  # fmt: skip
-DEBIT, REFUND, CANCEL, DUPLICATE, DEFERRED = "0", "1", "2", "3", "7"
-TELECOLLECTION, IDENTIFY, PRINT, REBOOT, CTMS, STATUS = "B", "I", "P", "R", "C", "T"
-PAYMENTS = frozenset({DEBIT, REFUND, CANCEL, DEFERRED})
-OPERATIONS = {DEBIT: "DEBIT", REFUND: "CREDIT", CANCEL: "ANNULATION", DEFERRED: "DEBIT DIFFERE"}
-
-COMMON_TAGS = frozenset({"CZ", "CJ", "CA", "CD"})
-PAYMENT_TAGS = COMMON_TAGS | {"CB", "CE"}
-MANDATORY_TAGS = {action: PAYMENT_TAGS for action in PAYMENTS} | {
-    DUPLICATE: COMMON_TAGS | {"CK"},
-    PRINT: COMMON_TAGS | {"ZT"},
+PADDED_WIDTH = 12  # CB of the outcome padded-amount: as wide as CB goes
+# what follows the AF code in an extended-af answer (docs/protocol.md §8.3): CB2A response code and message
+CB2A_EXTENSIONS = {
+    codes.REFUSED: ("05", "TRANSACTION REFUSEE"),
+    codes.FAILURE_TYPES["forbidden"]: ("57", "OPERATION INTERDITE"),
+    codes.INPUT_TIMEOUT: ("68", "DELAI DEPASSE"),
+    codes.OPERATOR_ABANDON: ("  ", "ABANDON OPERATEUR"),
+    codes.FAILURE_TYPES["cardholder-abandon"]: ("  ", "ABANDON PORTEUR"),
 }
+
+
+def cb2a_extension(af: str) -> str:
+    """The 27 characters after a two-digit AF: response code, message (21), check results (2), reason (2)."""
+    response, message = CB2A_EXTENSIONS.get(af, ("  ", codes.STATUS_COMPLEMENTS.get(af, "").upper()[:21]))
+    return f"{response}{message:<21}    "
+
 
 IMMEDIATE_MODES = {
     "ack": "AE=11 at once (the original simulator)",
@@ -45,15 +60,10 @@ IMMEDIATE_MODES = {
 }
 
 
-def failure_code(failure_type: str) -> str:
-    """AF of a failure type given by name (refused) or code (04)."""
-    return FAILURE_TYPES.get(failure_type, failure_type)
-
-
 @dataclass
 class TerminalSettings:
     failure: bool = False
-    failure_type: str = "abandon"  # a FAILURE_TYPES name or an AF code
+    failure_type: str = codes.DEFAULT_FAILURE  # a failure name or an AF code
     duration: float = 3.0
     payment_type: str = "cbcontact"
     seller_contract: str = "424242"
@@ -141,9 +151,8 @@ class Terminal:
 
     def is_complete(self, request: Message) -> bool:
         """Whether a request already holds every tag its action needs."""
-        present = {tag for tag, _ in request}
-        action = dict(request).get("CD")
-        return action is not None and MANDATORY_TAGS.get(action, COMMON_TAGS).issubset(present)
+        fields = dict(request)
+        return "CD" in fields and mandatory_tags(fields["CD"]).issubset(fields)
 
     def plan(self, request: Message) -> Plan:
         """Decide what happens to a request and when; call once per request (outcomes may be consumed)."""
@@ -169,34 +178,45 @@ class Terminal:
         """A payment the customer must complete (not answered at once as an error or immediate answer)."""
         fields = dict(request)
         valid = self._request_error(request, fields) is None
-        return valid and fields.get("CD") in PAYMENTS and fields.get("BA") != "1"
+        return valid and is_payment(fields.get("CD")) and fields.get("BA") != codes.IMMEDIATELY
 
     def respond(self, request: Message, outcome: Outcome = DEFAULT_OUTCOME) -> Reply:
         fields = dict(request)
-        answer = {"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}
-        answer.pop("CK", None)  # answers carry CK only inside ZT,
-        answer.pop("ZT", None)  # and ZT only for the terminal's own tickets
-        if self.profile.answer_version:
-            answer["CZ"] = self.profile.answer_version
+        answer = self._echo(fields)
         error = self._request_error(request, fields)
         if error:
             return Reply(_finish(answer, AE=FAILURE, AF=error[0]), error[1])
         action = fields["CD"]
         if outcome.kind == "immediate":
-            return Reply(_finish(answer, AE=IMMEDIATE))
-        if action in PAYMENTS:
+            return Reply(_finish(answer, AE=ACKNOWLEDGED))
+        if is_payment(action):
             return self._payment(fields, answer, outcome)
         return _OTHER_ACTIONS[action](self, fields, answer)
 
     def reject(self, request: Message) -> Message:
         """The answer to a request that could not be read whole: echo, AE=01, AF=09."""
-        fields = dict(request)
-        return _finish({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=FORMAT_ERROR)
+        return _finish(self._echo(dict(request)), AE=FAILURE, AF=FORMAT_ERROR)
+
+    def interim(self, request: Message) -> Message:
+        """The 'request taken into account' (AE=11) that a pending transaction answers before its result."""
+        return _finish(self._echo(dict(request)), AE=ACKNOWLEDGED)
 
     def busy(self, request: Message) -> Message:
         """The answer of a terminal busy with another POS's transaction: AE=01 AF=07 (not completed)."""
-        fields = dict(request)
-        return _finish({"CZ": fields.get("CZ", DEFAULT_VERSION), **fields}, AE=FAILURE, AF=NOT_COMPLETED)
+        return _finish(self._echo(dict(request)), AE=FAILURE, AF=NOT_COMPLETED)
+
+    def _echo(self, fields: dict[str, str]) -> dict[str, str]:
+        """What every answer starts with: the request's records, CZ first (the profile's, if it has one)."""
+        answer = {"CZ": self.profile.answer_version or fields.get("CZ", DEFAULT_VERSION), **fields}
+        if self.profile.answer_version:
+            answer["CZ"] = self.profile.answer_version
+        answer.pop("CK", None)  # answers carry CK only inside ZT,
+        answer.pop("ZT", None)  # and ZT only for the terminal's own tickets;
+        for tag in tags.TERMINAL_ONLY.intersection(answer):  # what only a terminal says is never echoed
+            del answer[tag]
+        if not self.profile.echoes_private_data:
+            answer.pop("CF", None)
+        return answer
 
     def _request_error(self, request: Message, fields: dict[str, str]) -> tuple[str, str] | None:
         """(AF, reason) for a request the terminal cannot process, checked in the order a terminal would."""
@@ -207,9 +227,12 @@ class Terminal:
         action = fields.get("CD")
         if action is None:
             return FORMAT_ERROR, "CD is missing"
+        size_problem = tags.value_problem("CD", action)
+        if size_problem:  # a malformed CD is a format error before it is an unknown action
+            return FORMAT_ERROR, size_problem
         if action not in self.profile.actions:
             return UNKNOWN_ACTION, f"action {action!r} is not supported"
-        missing = MANDATORY_TAGS.get(action, COMMON_TAGS).difference(fields)
+        missing = mandatory_tags(action).difference(fields)
         if missing:
             return FORMAT_ERROR, f"missing {', '.join(sorted(missing))}"
         for tag, value in request:
@@ -219,9 +242,9 @@ class Terminal:
         rejected = self.profile.rejected_tags.intersection(fields)
         if rejected:
             return FORMAT_ERROR, f"{', '.join(sorted(rejected))} refused by this terminal's software"
-        if "CC" in fields and fields["CC"] not in tags.APPLICATIONS:
+        if "CC" in fields and fields["CC"] not in codes.APPLICATIONS:
             return SELECTION_ERROR, f"no payment application {fields['CC']!r}"
-        if action in PAYMENTS and not self._accepts_currency(fields["CE"]):
+        if is_payment(action) and not self._accepts_currency(fields["CE"]):
             return UNSUPPORTED_CURRENCY, f"currency {fields['CE']} not accepted"
         return None
 
@@ -232,62 +255,90 @@ class Terminal:
     # -- payments: debit, refund, cancellation, deferred debit
 
     def _payment(self, request: dict[str, str], answer: dict[str, str], outcome: Outcome) -> Reply:
-        immediate = request.get("BA") == "1"
+        immediate = request.get("BA") == codes.IMMEDIATELY
         if immediate and self.settings.immediate == "busy":
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "busy")
         final, transaction = self._perform(request, dict(answer), outcome)
         self.history.append(transaction)
         if immediate:
-            status = IMMEDIATE if self.settings.immediate == "ack" else SUCCESS
+            status = ACKNOWLEDGED if self.settings.immediate == "ack" else SUCCESS
             return Reply(_finish(answer, AE=status))
         return Reply(list(final.items()))
 
     def _perform(
         self, request: dict[str, str], answer: dict[str, str], outcome: Outcome
     ) -> tuple[dict[str, str], Transaction]:
-        action, is_check = request["CD"], request.get("CC") == CHECK_APPLICATION
         card = PAYMENT_TYPES[outcome.payment_type or self.settings.payment_type]
         profile, now = self.profile, self.clock()
-        failure = None
-        original = None
-        if outcome.kind == "failure":
-            failure = REFUSED if is_check else outcome.code
-        elif outcome.kind == "success":
-            original = self._debit_to_cancel(request) if action == CANCEL else None
-        elif self.settings.failure:
-            failure = REFUSED if is_check else failure_code(self.settings.failure_type)
-        elif action == CANCEL:
-            original = self._debit_to_cancel(request)
-            failure = None if original else REFUSED
+        failure, original = self._decide(request, outcome)
+        authorised = int(request["CB"])
         if failure:
-            answer.update(AE=FAILURE, AF=failure)
-            if profile.failure_tags:
-                card_data = self._card_data(card, request, profile, now.year)
-                answer.update({tag: card_data[tag] for tag in profile.failure_tags})
-            if failure == OPERATOR_ABANDON and profile.abandon_amount:
-                answer["CB"] = profile.abandon_amount
+            self._fail(answer, request, failure, card, now, outcome.kind == "extended-af")
         else:
-            answer["AE"] = SUCCESS
-            if profile.success_complement:
-                answer["AF"] = profile.success_complement
-            if original is not None:
-                original.cancelled = True
-                answer.update({tag: original.answer[tag] for tag in profile.card_tags if tag in original.answer})
-            elif not is_check:
-                answer.update(self._card_data(card, request, profile, now.year))
-        if profile.amount_width and answer["CB"] != profile.abandon_amount:
-            answer["CB"] = answer["CB"].zfill(profile.amount_width)
-        ticket = functools.partial(self._ticket_data, request, answer, card, is_check, failure, now)
-        if request.get("CK", "0")[0] == "1":
+            authorised = self._granted(request, outcome)
+            self._succeed(answer, request, original, card, now)
+            answer["CB"] = encode_amount(authorised) if authorised != int(request["CB"]) else answer["CB"]
+        width = PADDED_WIDTH if outcome.kind == "padded-amount" else profile.amount_width
+        if width and answer["CB"] != profile.abandon_amount:
+            answer["CB"] = answer["CB"].zfill(width)
+        ticket = functools.partial(self._ticket_data, request, answer, card, failure, now, authorised)
+        if request.get("CK", "0")[0] == codes.TICKETS_RETURNED:
             answer["ZT"] = tickets.zt_value(ticket(), request["CK"])
-        transaction = Transaction(action, int(request["CB"]), request["CE"], request.get("CH"), answer, ticket)
+        transaction = Transaction(request["CD"], authorised, request["CE"], request.get("CH"), answer, ticket)
         return answer, transaction
+
+    def _decide(self, request: dict[str, str], outcome: Outcome) -> tuple[str | None, Transaction | None]:
+        """(AF of the failure or None, the debit a cancellation cancels or None), as the outcome and settings say."""
+        is_check, cancel = codes.is_check(request), request["CD"] == codes.CANCEL.code
+        if outcome.kind in FAILING:
+            return (REFUSED if is_check else outcome.code), None
+        if outcome.kind in ("success", "partial"):
+            return None, self._debit_to_cancel(request) if cancel else None
+        if self.settings.failure:
+            return (REFUSED if is_check else failure_code(self.settings.failure_type)), None
+        if cancel:
+            original = self._debit_to_cancel(request)
+            return (None if original else REFUSED), original
+        return None, None
+
+    def _fail(self, answer, request, failure: str, card: Card, now: datetime, extended: bool) -> None:
+        profile = self.profile
+        answer.update(AE=FAILURE, AF=failure + cb2a_extension(failure) if extended else failure)
+        if profile.failure_tags:
+            card_data = self._card_data(card, request, profile, now.year)
+            answer.update({tag: card_data[tag] for tag in profile.failure_tags})
+        if failure == OPERATOR_ABANDON and profile.abandon_amount:
+            answer["CB"] = profile.abandon_amount
+
+    def _succeed(self, answer, request, original: Transaction | None, card: Card, now: datetime) -> None:
+        profile = self.profile
+        answer["AE"] = SUCCESS
+        if profile.success_complement:
+            answer["AF"] = profile.success_complement
+        if original is not None:
+            original.cancelled = True
+            answer.update({tag: original.answer[tag] for tag in profile.card_tags if tag in original.answer})
+        elif not codes.is_check(request):
+            answer.update(self._card_data(card, request, profile, now.year))
+
+    @staticmethod
+    def _granted(request: dict[str, str], outcome: Outcome) -> int:
+        """Minor units authorised: all that was asked, or less with a partial authorisation (at least 1)."""
+        asked = int(request["CB"])
+        if outcome.kind != "partial" or outcome.amount is None:
+            return asked
+        if outcome.amount.endswith("%"):
+            granted = int(asked * Decimal(outcome.amount[:-1]) / 100)
+        else:
+            currency = currency_from_number(request["CE"])
+            granted = int(Decimal(outcome.amount).scaleb(currency.exponent if currency else 0))
+        return max(1, min(granted, asked))
 
     def _debit_to_cancel(self, request: dict[str, str]) -> Transaction | None:
         """The latest successful debit of this amount and currency (and CH reference, if given) not yet cancelled."""
         for transaction in reversed(self.history):
             if (
-                transaction.action in (DEBIT, DEFERRED)
+                transaction.action in (codes.DEBIT.code, codes.DEFERRED.code)
                 and transaction.answer.get("AE") == SUCCESS
                 and not transaction.cancelled
                 and transaction.amount == int(request["CB"])
@@ -308,7 +359,7 @@ class Terminal:
             "CI": card.read_mode,
             "AC": f"{authorisation:06d}",
             "AA": pan_number[:6] + profile.mask * (len(pan_number) - 10) + pan_number[-4:],
-            "AL": profile.pan_type or "1",
+            "AL": profile.pan_type or "1",  # a partial card number
             "AI": card.aid,
             "AB": f"{year % 100:02d}{month:02d}",
             "CF": request.get("CF", "1010000000"),
@@ -317,19 +368,19 @@ class Terminal:
         return {tag: data[tag] for tag in profile.card_tags}
 
     def _ticket_data(
-        self, request, answer, card: Card, is_check: bool, failure: str | None, when: datetime
+        self, request, answer, card: Card, failure: str | None, when: datetime, amount: int
     ) -> tickets.TicketData:
-        settings = self.settings
+        settings, is_check = self.settings, codes.is_check(request)
         pan = answer.get("AA", "")
         return tickets.TicketData(
-            operation=OPERATIONS[request["CD"]],
+            operation=codes.ACTION_BY_CODE[request["CD"]].ticket_operation,
             scheme="CHEQUE" if is_check else card.scheme,
-            contactless=not is_check and card.read_mode == "2",
+            contactless=not is_check and card.read_mode == codes.CONTACTLESS,
             when=when,
             merchant_name=settings.merchant_name,
             merchant_town=settings.merchant_town,
             contract=settings.seller_contract,
-            amount=format_ticket_amount(int(request["CB"]), currency_from_number(request["CE"])),
+            amount=format_ticket_amount(amount, currency_from_number(request["CE"])),
             aid=None if is_check else card.aid,
             pan_last4=pan[-4:] if pan else None,
             authorisation=answer.get("AC") if not failure else None,
@@ -341,7 +392,7 @@ class Terminal:
     def _duplicate(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         if not self.history:
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "no ticket to reprint")
-        if request["CK"][0] != "1":  # printed on the terminal only
+        if request["CK"][0] != codes.TICKETS_RETURNED:  # printed on the terminal only
             return Reply(_finish(answer, AE=SUCCESS), "duplicata printed")
         zt = tickets.zt_value(self.history[-1].ticket(), request["CK"], duplicate=True)
         return Reply(_finish(answer, AE=SUCCESS, ZT=zt), "duplicata printed and sent")
@@ -359,24 +410,24 @@ class Terminal:
         return Reply(_finish(answer, AE=SUCCESS), f"printed:\n{text}")
 
     def _acknowledge(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
-        return Reply(_finish(answer, AE=SUCCESS), tags.ACTIONS[request["CD"]])
+        return Reply(_finish(answer, AE=SUCCESS), codes.action_description(request["CD"]))
 
     def _status(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         """The last payment's result: a guess at what CD=T answers, no public source shows it."""
         if not self.history:
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "no transaction yet")
-        last = {tag: value for tag, value in self.history[-1].answer.items() if tag not in COMMON_TAGS}
+        last = {tag: value for tag, value in self.history[-1].answer.items() if tag not in codes.COMMON_TAGS}
         return Reply(list({**answer, **last}.items()))
 
 
 _OTHER_ACTIONS = {
-    DUPLICATE: Terminal._duplicate,
-    IDENTIFY: Terminal._identify,
-    PRINT: Terminal._print,
-    TELECOLLECTION: Terminal._acknowledge,
-    REBOOT: Terminal._acknowledge,
-    CTMS: Terminal._acknowledge,
-    STATUS: Terminal._status,
+    codes.DUPLICATE.code: Terminal._duplicate,
+    codes.IDENTIFY.code: Terminal._identify,
+    codes.PRINT.code: Terminal._print,
+    codes.TELECOLLECTION.code: Terminal._acknowledge,
+    codes.REBOOT.code: Terminal._acknowledge,
+    codes.CTMS.code: Terminal._acknowledge,
+    codes.STATUS.code: Terminal._status,
 }
 
 

@@ -13,19 +13,20 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import codes
 from .protocol import Message, decode, encode
 
 MAX_ZT_SIZE = 999
 MAX_LINE = 24  # merchant name and town are cut to this
-CUSTOMER, MERCHANT = "0", "1"
-TEXT, HTML = "0", "1"
+CUSTOMER, MERCHANT, BOTH = (codes.TICKET_COPIES[name] for name in ("customer", "merchant", "both"))
+HTML = codes.TICKET_FORMATS["html"]
 
 OUTCOME_LINES = {  # AF -> how the ticket says the operation failed
-    "04": "{operation} REFUSE",
-    "05": "{operation} INTERDIT",
-    "06": "ABANDON {operation}",
-    "08": "TEMPS DEPASSE {operation}",
-    "11": "ABANDON {operation}",
+    codes.REFUSED: "{operation} REFUSE",
+    codes.FAILURE_TYPES["forbidden"]: "{operation} INTERDIT",
+    codes.FAILURE_TYPES["cardholder-abandon"]: "ABANDON {operation}",
+    codes.INPUT_TIMEOUT: "TEMPS DEPASSE {operation}",
+    codes.OPERATOR_ABANDON: "ABANDON {operation}",
 }
 
 
@@ -81,11 +82,11 @@ def render(data: TicketData, kind: str, fmt: str, duplicate: bool = False) -> by
 
 def zt_value(data: TicketData, ck: str, duplicate: bool = False) -> str:
     """The value of ZT for the tickets that CK asks for."""
-    kinds = [CUSTOMER, MERCHANT] if ck[1] == "2" else [ck[1]]
+    kinds = [CUSTOMER, MERCHANT] if ck[1] == BOTH else [ck[1]]
     records = []
     for kind in kinds:
         ticket = base64.b64encode(render(data, kind, ck[2], duplicate)).decode("ascii")
-        records += [("CK", f"1{kind}{ck[2]}"), ("AK", ticket)]
+        records += [("CK", f"{codes.TICKETS_RETURNED}{kind}{ck[2]}"), ("AK", ticket)]
     return encode(records).decode("ascii")
 
 

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from caisse_ap_ip import tags
 from caisse_ap_ip.amounts import currency_from_code
-from caisse_ap_ip.client import ACTIONS, build_request, with_records
+from caisse_ap_ip.client import build_request, with_records
+from caisse_ap_ip.codes import ACTION_CODES, FAILURE_TYPES, STATUS_COMPLEMENTS
 from caisse_ap_ip.display import tickets
 from caisse_ap_ip.profiles import PROFILES
 from caisse_ap_ip.protocol import encode
-from caisse_ap_ip.tags import FAILURE_TYPES
 from caisse_ap_ip.terminal import Terminal, TerminalSettings
 from caisse_ap_ip.tickets import MAX_ZT_SIZE
 
@@ -33,13 +33,13 @@ def answer(term: Terminal, req) -> dict[str, str]:
     return dict(term.respond(req).records)
 
 
-# -- actions (PROTOCOL.md §3.3)
+# -- actions (docs/protocol.md §3.3)
 
 
 @pytest.mark.parametrize("action", ["debit", "refund", "deferred"])
 def test_payment_actions_succeed_with_card_data(action):
     fields = answer(terminal(), request(action))
-    assert (fields["CD"], fields["AE"], fields["CC"]) == (ACTIONS[action], "10", "001")
+    assert (fields["CD"], fields["AE"], fields["CC"]) == (ACTION_CODES[action], "10", "001")
 
 
 def test_cancellation_finds_the_debit_by_amount_and_marks_it_cancelled():
@@ -125,6 +125,22 @@ def test_an_action_the_profile_lacks_gets_af_12(profile, action):
     assert answer(terminal(profile=profile), request(action))["AF"] == "12"
 
 
+@pytest.mark.parametrize("action", ["00", "01", "IX"])
+def test_a_cd_that_breaks_its_size_is_a_format_error_not_an_unknown_action(action):
+    assert answer(terminal(), with_records(request(), [("CD", action)]))["AF"] == "09"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_busy_and_malformed_answers_follow_the_echo_rule_of_every_answer(profile):
+    term = terminal(profile=profile)
+    sent = request(ticket="customer")  # carries CK, which answers carry only inside ZT
+    normal = term.respond(sent).records
+    for shaped in (term.reject(sent), term.busy(sent)):
+        assert shaped[0] == normal[0]  # the profile's CZ, or the request's
+        assert "CK" not in dict(shaped)
+    assert dict(term.reject(sent))["AF"] == "09" and dict(term.busy(sent))["AF"] == "07"
+
+
 # -- AF codes (§3.5)
 
 
@@ -142,7 +158,7 @@ def test_failure_type_may_be_an_af_code():
 def test_every_af_code_of_the_table_can_be_produced():
     produced = {answer(terminal(failure=True, failure_type=code), request())["AF"] for code in FAILURE_TYPES.values()}
     produced.add(answer(terminal(profile="payxpert"), request())["AF"])  # 01 with a success
-    assert produced == set(tags.STATUS_COMPLEMENTS)
+    assert produced == set(STATUS_COMPLEMENTS)
 
 
 def test_an_unknown_payment_application_is_a_selection_error():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CLIENT_SCRIPT, WAIT, answering, client, fake_terminal
+from helpers import CLIENT_SCRIPT, WAIT, answering, client, fake_terminal, read_request
 
 
 def test_success_exits_0_and_explains_every_tag(fast_server):
@@ -143,3 +143,99 @@ def test_both_scripts_report_their_version():
             timeout=WAIT,
         )
         assert result.returncode == 0 and result.stdout.split()[-1].count(".") == 2
+
+
+ECHO = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
+CARD = b"CC003001CI0011AC006583014AA016497010######4127AI014A0000000421010AB0042612CF0101010000000CG006424242"
+
+
+def test_a_partial_authorisation_exits_5_and_says_how_much():
+    partial = ECHO.replace(b"CB00511245", b"CB0041000") + b"AE00210" + CARD
+    with fake_terminal(answering([partial])) as port:
+        result = client("-p", str(port))
+    with fake_terminal(answering([partial])) as port:
+        as_json = json.loads(client("-p", str(port), "--json").stdout)
+    assert result.returncode == 5
+    assert "result: success: partial authorisation 10.00 of 112.45 EUR" in result.stdout
+    assert "warning" not in result.stdout  # a lower CB is the partial authorisation, not a wrong echo
+    assert as_json["partial"] == {"authorised": "10.00", "requested": "112.45", "currency": "EUR"}
+    assert as_json["exit_code"] == 5
+
+
+def test_an_extended_af_is_read_by_its_code_and_its_cb2a_fields_shown():
+    extended = ECHO + b"AE00201AF029" + b"0451" + b"SOLDE INSUFFISANT".ljust(21) + b"  02"
+    with fake_terminal(answering([extended])) as port:
+        result = client("-p", str(port))
+    with fake_terminal(answering([extended])) as port:
+        as_json = json.loads(client("-p", str(port), "--json").stdout)
+    assert result.returncode == 1
+    assert "result: failure: refused (AF=04)" in result.stdout
+    assert "authorisation response code (CB2A field 39) '51'" in result.stdout
+    assert "message for the initiator (CB2A field 44-BC) 'SOLDE INSUFFISANT'" in result.stdout
+    assert as_json["answer"]["af"]["fields"]["non_completion"] == "02"
+
+
+def test_stray_bytes_after_a_good_answer_are_a_warning_not_an_error():
+    with fake_terminal(answering([ECHO + b"AE00210" + CARD + b"\r\n"], then_close=False)) as port:
+        result = client("-p", str(port), "--json", "--quiet-time", "30")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["trailing"] == "\\r\\n"
+    assert report["warnings"] == ["2 stray bytes after the answer: \\r\\n"]
+
+
+def test_the_interim_answer_is_shown_and_the_final_one_decides():
+    with fake_terminal(answering([ECHO + b"AE00211", ECHO + b"AE00201AF00204"], pause=0.05)) as port:
+        result = client("-p", str(port))
+    with fake_terminal(answering([ECHO + b"AE00211", ECHO + b"AE00201AF00204"], pause=0.05)) as port:
+        as_json = json.loads(client("-p", str(port), "--json").stdout)
+    assert result.returncode == 1
+    assert f"interim answer: {(ECHO + b'AE00211').decode()}" in result.stdout
+    assert as_json["interim"]["frame"].endswith("AE00211") and as_json["answer"]["frame"].endswith("AF00204")
+
+
+def test_wait_final_reads_past_the_acknowledgement_of_an_immediate_request():
+    immediate = ECHO.replace(b"BA0010", b"BA0011")
+    with fake_terminal(answering([immediate + b"AE00211", immediate + b"AE00210" + CARD], pause=0.05)) as port:
+        result = client("-p", str(port), "--immediate", "--wait-final")
+    assert result.returncode == 0 and "result: success" in result.stdout
+
+
+def test_a_waiting_line_on_a_terminal_while_the_customer_decides():
+    import os
+    import pty
+    import threading
+
+    go = threading.Event()
+
+    def slow_customer(conn):
+        read_request(conn)
+        go.wait(WAIT)
+        conn.sendall(ECHO + b"AE00210" + CARD)
+
+    master, slave = pty.openpty()
+    with fake_terminal(slow_customer) as port:
+        process = subprocess.Popen(
+            [sys.executable, str(CLIENT_SCRIPT), "-p", str(port)], stdout=subprocess.PIPE, stderr=slave, text=True
+        )
+        os.close(slave)
+        seen = b""
+        while b"waiting for the terminal... 1 s" not in seen:
+            seen += os.read(master, 1024)
+        go.set()
+        out, _ = process.communicate(timeout=WAIT)
+    os.close(master)
+    assert process.returncode == 0 and "result: success" in out
+    assert "waiting" not in out  # stdout stays clean for scripts
+
+
+@pytest.mark.parametrize(
+    ("argv", "tty", "shown"),
+    [([], True, True), (["--json"], True, False), (["-l", "warn"], True, False), ([], False, False)],
+)
+def test_the_waiting_line_only_on_a_terminal_and_never_for_scripts(monkeypatch, argv, tty, shown):
+    from caisse_ap_ip import client_cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    args = client_cli.build_parser().parse_args(argv)
+    assert (client_cli._progress_line(args) is not None) == shown

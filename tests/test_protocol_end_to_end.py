@@ -9,7 +9,8 @@ import threading
 import pytest
 from helpers import SERVER_SCRIPT, WAIT, ServerProcess, client, fake_terminal, read_answers
 
-from caisse_ap_ip.client import ACTIONS, build_request
+from caisse_ap_ip.client import build_request
+from caisse_ap_ip.codes import ACTION_CODES
 from caisse_ap_ip.protocol import encode
 
 REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
@@ -31,11 +32,11 @@ def shop_terminal():
     server.stop()
 
 
-@pytest.mark.parametrize("action", [a for a in ACTIONS if a not in ("cancel", "duplicate", "status")])
+@pytest.mark.parametrize("action", [a for a in ACTION_CODES if a not in ("cancel", "duplicate", "status")])
 def test_every_action_the_client_sends_is_understood(shop_terminal, action):
     code, report = run_json(shop_terminal.port, "--action", action)
     assert code == 0, report
-    assert answer_tags(report)["CD"] == ACTIONS[action]
+    assert answer_tags(report)["CD"] == ACTION_CODES[action]
 
 
 def test_cancel_duplicate_and_status_after_a_debit(shop_terminal):
