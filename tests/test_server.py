@@ -62,9 +62,10 @@ def test_sigint_stops_the_server_even_when_started_with_sigint_ignored():
     assert process.wait(timeout=WAIT) == 0
 
 
-def test_sigterm_stops_cleanly_with_exit_0():
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_stops_cleanly_with_exit_0(signal_name):
     server = ServerProcess("-d", "0")
-    assert server.stop(signal.SIGTERM) == 0
+    assert server.stop(getattr(signal, signal_name)) == 0
     assert "Traceback" not in server.stderr()
 
 
