@@ -84,6 +84,12 @@ BUSY_POLICIES: dict[str, BusyPolicy] = {policy.name: policy for policy in (Paral
 BUSY_MODES: dict[str, str] = {name: policy.description for name, policy in BUSY_POLICIES.items()}
 
 
+def _check_busy_mode(name: object) -> None:
+    """A bad name is refused where it is set, not on the next request inside the reactor."""
+    if name not in BUSY_POLICIES:
+        raise ValueError(f"no --busy mode {name!r} (known: {', '.join(BUSY_MODES)})")
+
+
 # -- one connection
 
 
@@ -478,6 +484,7 @@ class TerminalFactory(protocol.Factory):
         self.port_number: int | None = None  # once listening
         self.listeners: list = []  # called with each journal row id, for those waiting for a transaction
         self.limits = limits or Limits()
+        _check_busy_mode(self.limits.busy)
         self.reactor = reactor
         self.connections: set[TerminalConnection] = set()
         self.occupant: TerminalConnection | None = None  # whose transaction runs, with an exclusive --busy policy
@@ -528,6 +535,7 @@ class TerminalFactory(protocol.Factory):
         unknown = [name for name in changes if not hasattr(self.limits, name)]
         if unknown:
             raise AttributeError(f"no connection setting {', '.join(unknown)}")
+        _check_busy_mode(changes.get("busy", self.limits.busy))
         for name, value in changes.items():
             setattr(self.limits, name, value)
 

@@ -253,6 +253,15 @@ def test_the_busy_mode_can_change_at_run_time():
     assert third.fields()["AE"] == "10"
 
 
+def test_an_unknown_busy_mode_is_refused_where_it_is_set():
+    server = InProcessTerminal()
+    with pytest.raises(ValueError, match="no --busy mode 'later'"):
+        server.factory.configure(busy="later", after_answer=0)
+    assert server.factory.connection_settings()["after_answer"] is None  # all or nothing
+    with pytest.raises(ValueError, match="known: parallel, refuse, queue, ignore"):
+        InProcessTerminal(Limits(busy="later"))
+
+
 def test_a_silent_transaction_keeps_an_exclusive_terminal_until_its_pos_leaves():
     server = InProcessTerminal(Limits(busy="refuse"))
     silenced = server.connect()
