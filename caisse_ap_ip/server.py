@@ -1,8 +1,15 @@
-"""The terminal on the network: Twisted protocol and factory around ``Terminal``."""
+"""The terminal on the network: Twisted protocol and factory around ``Terminal``.
+
+A connection keeps its transport, its timers and one ``Phase``; cutting the
+byte stream into requests is ``assembly.RequestAssembly``'s job, deciding what
+to answer is ``Terminal``'s, and what a request meets while another POS's
+transaction runs is a ``BusyPolicy`` (``--busy``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import logging
 from collections import deque
@@ -12,15 +19,15 @@ from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from . import display
+from .assembly import Request, RequestAssembly, Wait
 from .journal import Journal
-from .outcomes import ANSWERING, GARBAGE, Outcome, split, truncate
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, FrameError, Message, encode
+from .outcomes import ANSWERING, GARBAGE, split, truncate
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode
 from .terminal import Plan, Reply, Terminal
 
 log = logging.getLogger("caisse_ap_ip.server")
 
-BUSY_MODES = ("parallel", "refuse", "queue", "ignore")
-MAX_PIPELINED = 16  # requests read ahead on one connection before we stop reading it
+MAX_PIPELINED = 16  # whole requests read ahead on one connection before we stop reading it
 
 
 @dataclass
@@ -30,14 +37,133 @@ class Limits:
     idle_timeout: float = 300.0  # seconds without a byte from the POS while no answer is due
     assembly_time: float = 0.2  # wait for more records before declaring an incomplete request whole
     after_answer: float | None = None  # None keeps the connection open; else close this many seconds after
-    busy: str = "parallel"  # a request while another POS's transaction runs: parallel, refuse, queue, ignore
+    busy: str = "parallel"  # a BUSY_MODES name: what a request meets while another POS's transaction runs
     request_timeout: float = 30.0  # seconds from a request's first byte to its last, whatever the pace
 
 
+# -- --busy: what a request meets while another POS's transaction runs
+
+
+class BusyPolicy:
+    name = ""
+    description = ""
+    exclusive = True  # one transaction at a time for all POS
+
+    def while_busy(self, factory: TerminalFactory, connection: TerminalConnection, request: Message) -> None:
+        """Deal with a request that arrives while another connection holds the terminal."""
+        raise NotImplementedError
+
+
+class Parallel(BusyPolicy):
+    name, description, exclusive = "parallel", "each POS has its own terminal, as the original", False
+
+
+class Refuse(BusyPolicy):
+    name, description = "refuse", "AE=01 AF=07 at once"
+
+    def while_busy(self, factory, connection, request):
+        connection.refuse_busy(request)
+
+
+class Queue(BusyPolicy):
+    name, description = "queue", "wait for the terminal"
+
+    def while_busy(self, factory, connection, request):
+        factory.waiting.append(connection)
+        connection.wait_turn(request)
+
+
+class Ignore(BusyPolicy):
+    name, description = "ignore", "never answered"
+
+    def while_busy(self, factory, connection, request):
+        connection.ignore_busy(request)
+
+
+BUSY_POLICIES: dict[str, BusyPolicy] = {policy.name: policy for policy in (Parallel(), Refuse(), Queue(), Ignore())}
+BUSY_MODES: dict[str, str] = {name: policy.description for name, policy in BUSY_POLICIES.items()}
+
+
+def _check_busy_mode(name: object) -> None:
+    """A bad name is refused where it is set, not on the next request inside the reactor."""
+    if name not in BUSY_POLICIES:
+        raise ValueError(f"no --busy mode {name!r} (known: {', '.join(BUSY_MODES)})")
+
+
+# -- one connection
+
+
+class Phase(enum.Enum):
+    """Where a connection's conversation stands; exactly one at a time."""
+
+    REFUSED = "refused: over --max-connections, never counted"
+    READING = "reading: taking the next request as soon as it is whole"
+    QUEUED = "queued: its request waits for another POS's transaction (--busy queue)"
+    WAITING = "waiting: its request's delay runs before the terminal acts"
+    SENDING = "sending: the answer waits for the journal or goes out in pieces"
+    SILENCED = "silenced: outcome silent, nothing more is read or answered"
+    CLOSING = "closing: the terminal closed or reset the connection"
+    CLOSED = "closed"
+
+
+_DEAF = frozenset({Phase.REFUSED, Phase.SILENCED, Phase.CLOSING, Phase.CLOSED})  # input is dropped
+
+
+class Timer(enum.Enum):
+    ANSWER = "the request's delay before the terminal acts"
+    PIECE = "the pause between two pieces of an answer"
+    ASSEMBLY = "--assembly-time for a request that lacks a mandatory tag"
+    REQUEST = "--request-timeout from a request's first byte"
+    CLOSE = "--after-answer N seconds"
+
+
+class Timers:
+    """A connection's timers, one slot per purpose: starting one replaces the one running."""
+
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._calls: dict[Timer, object] = {}
+
+    def start(self, purpose: Timer, delay: float, function, *args) -> None:
+        self.cancel(purpose)
+        self._calls[purpose] = self._reactor.callLater(delay, self._fire, purpose, function, args)
+
+    def _fire(self, purpose: Timer, function, args) -> None:
+        del self._calls[purpose]
+        function(*args)
+
+    def running(self, purpose: Timer) -> bool:
+        return purpose in self._calls
+
+    def cancel(self, purpose: Timer) -> None:
+        call = self._calls.pop(purpose, None)
+        if call is not None:
+            call.cancel()
+
+    def cancel_all(self) -> None:
+        calls, self._calls = self._calls, {}
+        for call in calls.values():
+            call.cancel()
+
+
 class TerminalConnection(protocol.Protocol):
-    """One POS connection: reassembles requests, answers them one at a time, in order."""
+    """One POS connection: takes its requests in order and answers them one at a time.
+
+    Reading and answering never call each other: ``_pump`` is a loop that takes
+    whole requests until one must wait (for bytes, a timer, the journal or the
+    terminal), and each timer or journal callback that ends a wait calls
+    ``_pump`` again, so any number of pipelined requests is answered in order
+    without recursion.
+
+    ``request`` is the request taken from the assembly and not yet journaled
+    (queued or waiting for its delay): if the connection is lost first, it is
+    journaled without an answer.
+    """
 
     factory: TerminalFactory
+    phase = Phase.READING
+    request: Message | None = None
+    plan: Plan | None = None
 
     @functools.cached_property
     def peer(self) -> str:
@@ -49,153 +175,192 @@ class TerminalConnection(protocol.Protocol):
     def connectionMade(self) -> None:
         factory = self.factory
         self.address = getattr(self.transport, "client", None) or self.transport.getPeer()  # (host, port, ...)
-        self.counted = factory.active < factory.limits.max_connections
-        if not self.counted:
+        if factory.active >= factory.limits.max_connections:
+            self.phase = Phase.REFUSED
             log.warning("%s refused: already %d connections (--max-connections)", self, factory.active)
             self.transport.abortConnection()
             return
-        self.journal_id = factory.journal.connection_opened(factory.name, self.address, factory.reactor.seconds())
-        self.decoder = FrameDecoder(factory.limits.max_message_size)
-        self.pipeline: deque[Message] = deque()
-        self.current: Message | None = None  # the request whose answer is being prepared
-        self.answer_call = None
-        self.assembly_call = None
-        self.paused = False
-        self.silenced = False  # an outcome 'silent' happened: nothing more is answered here
-        self.input_closed = False  # the POS shut its sending side down: answer, then close
-        self.last_activity = factory.reactor.seconds()
+        now = factory.reactor.seconds()
+        self.journal_id = factory.journal.connection_opened(factory.name, self.address, now)
+        self.assembly = RequestAssembly(factory.terminal.is_complete, factory.limits.max_message_size)
+        self.timers = Timers(factory.reactor)
+        self.reading_paused = False  # the transport's state, not the conversation's: set at MAX_PIPELINED
+        self.received_at = self.last_activity = now
         factory.connections.add(self)
         log.debug("%s connected", self)
 
     def connectionLost(self, reason=None) -> None:
-        if not self.counted:
+        if self.phase is Phase.REFUSED:
             return
-        self.factory.connections.discard(self)
-        self.factory.release(self)
-        self.factory.journal.connection_closed(self.journal_id, self.factory.reactor.seconds())
-        for call in (self.answer_call, self.assembly_call):
-            if call is not None and call.active():
-                call.cancel()
-        if self.current is not None:
-            log.info("%s left before its answer: %s", self, display.summary(self.current))
+        closed_by_us = self.phase is Phase.CLOSING
+        self.phase = Phase.CLOSED
+        self.timers.cancel_all()
+        factory = self.factory
+        factory.connections.discard(self)
+        if self in factory.waiting:
+            factory.waiting.remove(self)
+        self._journal_unanswered("closed before the answer" if closed_by_us else "left before the answer")
+        factory.release(self)
+        factory.journal.connection_closed(self.journal_id, factory.reactor.seconds())
         log.debug("%s disconnected", self)
 
-    def is_idle(self, now: float) -> bool:
-        idle_for = now - self.last_activity
-        return self.current is None and idle_for > self.factory.limits.idle_timeout and not self.transport.disconnecting
+    def _journal_unanswered(self, why: str) -> None:
+        """Every request received whole is in the journal, whatever the POS did next."""
+        if self.request is not None:
+            request, self.request = self.request + self.assembly.late_records(), None
+            self._journal_without_answer(request, self.plan, why)
+        self.assembly.receive_data(b"")  # what ends on a record boundary is whole
+        while type(event := self.assembly.next_event()) is Request:
+            self._journal_without_answer(event.records, None, why)
 
-    def close_idle(self) -> None:
-        log.info("%s idle for %g s (--idle-timeout): closing", self, self.factory.limits.idle_timeout)
-        self.transport.loseConnection()
+    def _journal_without_answer(self, request: Message, plan: Plan | None, why: str) -> None:
+        note = f"{why} ({plan.outcome if plan else 'not planned yet'})"
+        log.info("%s %s: %s", self, display.summary(request), note)
+        self.factory.record(self, request=request, answer=None, plan=plan, note=note)
+
+    # -- input
 
     def dataReceived(self, data: bytes) -> None:
-        self.last_activity = self.factory.reactor.seconds()
-        if self.assembly_call is not None:
-            self.assembly_call.cancel()
-            self.assembly_call = None
-        try:
-            self.pipeline.extend(self.decoder.feed(data))
-        except FrameError as error:
-            self._reject(error)
+        if self.phase in _DEAF:
             return
-        if len(self.pipeline) >= MAX_PIPELINED and not self.paused:
-            self.paused = True
+        self.last_activity = self.factory.reactor.seconds()
+        self.timers.cancel(Timer.ASSEMBLY)  # new bytes: the incomplete request's wait starts again
+        self.assembly.receive_data(data)
+        if self.assembly.pending >= MAX_PIPELINED and not self.reading_paused:
+            self.reading_paused = True
             self.transport.pauseProducing()
-        self._advance()
+        self._watch_request_deadline()
+        self._pump()
 
     def __conform__(self, interface):
         """Twisted asks at EOF whether we take half-closes: only while a request is in progress,
         since its plain close costs one reactor round less on every connection."""
-        if interface is IHalfCloseableProtocol and self.counted and self._busy():
+        if interface is IHalfCloseableProtocol and self.phase is not Phase.REFUSED and self._in_progress():
             return self
         return None
 
-    def _busy(self) -> bool:
-        return bool(self.current is not None or self.pipeline or self.decoder.open_message or self.decoder.partial)
+    def _in_progress(self) -> bool:
+        return self.phase is not Phase.READING or self.assembly.holds_bytes
 
     def readConnectionLost(self) -> None:
-        """The POS has sent all it will send: what ends on a record boundary is a whole request."""
-        self.input_closed = True
-        if self.assembly_call is not None:
-            self.assembly_call.cancel()
-            self.assembly_call = None
-        open_message = self.decoder.open_message
-        if open_message and (self.current is None or open_message[0][0] == "CZ"):
-            last = self.decoder.flush()
-            if last is not None:
-                self.pipeline.append(last)
-        self._advance()
+        """The POS has sent all it will send: answer what it sent, then close."""
+        self.timers.cancel(Timer.ASSEMBLY)
+        self.assembly.receive_data(b"")
+        self._pump()
 
     def writeConnectionLost(self) -> None:
-        self.transport.loseConnection()
+        self._close()
 
-    def _advance(self) -> None:
-        """Take queued requests in order until one must wait."""
-        factory = self.factory
-        while self.current is None and not self.silenced:
-            if factory.serialised and not factory.may_start(self):
-                return  # queued behind another POS's transaction (--busy queue)
-            request = self._next_request()
-            if request is None:
-                if self.input_closed:
-                    self.transport.loseConnection()
-                return
-            if factory.serialised and factory.busy_elsewhere(self):
-                self._while_busy(request)
-                continue
-            plan = factory.terminal.plan(request)
-            self.current = request
-            self.received_at = factory.reactor.seconds()
-            if factory.serialised:
-                factory.occupy(self)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
-                )
-            if plan.delay > 0:
-                self.answer_call = factory.reactor.callLater(plan.delay, self._act, plan)
-                return
-            self._act(plan)
+    def is_idle(self, now: float) -> bool:
+        idle_for = now - self.last_activity
+        return self.phase is Phase.READING and idle_for > self.factory.limits.idle_timeout
 
-    def _while_busy(self, request: Message) -> None:
+    def close_idle(self) -> None:
+        log.info("%s idle for %g s (--idle-timeout): closing", self, self.factory.limits.idle_timeout)
+        self._close()
+
+    def _pump(self) -> None:
+        """Take whole requests in order until one must wait."""
+        assembly = self.assembly
+        while self.phase is Phase.READING:
+            event = assembly.next_event()
+            if self.reading_paused and assembly.pending < MAX_PIPELINED:
+                self.reading_paused = False
+                self.transport.resumeProducing()
+            if type(event) is Request:
+                self._take(event.records)
+            elif event is Wait.NEED_DATA:
+                return
+            elif event is Wait.INCOMPLETE:
+                if not self.timers.running(Timer.ASSEMBLY):
+                    self.timers.start(Timer.ASSEMBLY, self.factory.limits.assembly_time, self._assembly_time_up)
+                return
+            elif event is Wait.END:
+                self._close()
+            else:
+                self._give_up(event.records, f"malformed: {event.error}", "malformed request (%s)", event.error)
+
+    def _assembly_time_up(self) -> None:
+        """Judged at the next reactor turn, not now: bytes already received (after a stall, say) are read first,
+        and cancel this judgement if they come."""
+        self.timers.start(Timer.ASSEMBLY, 0, self._judge_incomplete)
+
+    def _judge_incomplete(self) -> None:
+        self.assembly.assembly_expired()
+        self._pump()
+
+    def _watch_request_deadline(self) -> None:
+        receiving = self.assembly.receiving
+        if receiving and not self.timers.running(Timer.REQUEST):
+            self.timers.start(Timer.REQUEST, self.factory.limits.request_timeout, self._request_timed_out)
+        elif not receiving:
+            self.timers.cancel(Timer.REQUEST)
+
+    def _request_timed_out(self) -> None:
+        """A request still not whole ``--request-timeout`` s after its first byte gets AF=09 and the line closes,
+        as for a malformed one: a terminal that reads a request has a deadline for it, and a POS dribbling
+        bytes just under --idle-timeout would otherwise hold a connection for ever."""
+        if self.phase is not Phase.READING:  # the bytes wait behind an answer: count again once it is sent
+            self._watch_request_deadline()
+            return
+        timeout = self.factory.limits.request_timeout
+        self._give_up(
+            self.assembly.unfinished, f"timed out: not whole after {timeout:g} s (--request-timeout)",
+            "request not whole %g s after its first byte (--request-timeout)", timeout,
+        )  # fmt: skip
+
+    # -- a request, from taken to answered
+
+    def _take(self, request: Message) -> None:
         self.received_at = self.factory.reactor.seconds()
-        if self.factory.limits.busy == "refuse":
-            log.info("%s %s: refused, the terminal is busy", self, display.summary(request))
-            answer = encode(self.factory.terminal.busy(request))
-            self.factory.record(self, request=encode(request), answer=answer, note="busy: refused")
-            self.transport.write(answer)
-        else:
-            log.info("%s %s: ignored, the terminal is busy", self, display.summary(request))
-            self.factory.record(self, request=encode(request), answer=None, note="busy: ignored")
+        self.plan = None
+        self.timers.cancel(Timer.REQUEST)  # the next request's deadline counts from now
+        self._watch_request_deadline()
+        if self.factory.admit(self, request):
+            self._plan(request)
 
-    def _next_request(self) -> Message | None:
-        if self.paused and len(self.pipeline) < MAX_PIPELINED:
-            self.paused = False
-            self.transport.resumeProducing()
-        if self.pipeline:
-            return self.pipeline.popleft()
-        decoder = self.decoder
-        if decoder.at_boundary and decoder.open_message and not self.input_closed:
-            if self.factory.terminal.is_complete(decoder.open_message):
-                return decoder.flush()
-            if self.assembly_call is None:
-                self.assembly_call = self.factory.reactor.callLater(
-                    self.factory.limits.assembly_time, self._assembly_expired
-                )
-        return None
+    def wait_turn(self, request: Message) -> None:
+        """--busy queue: hold the request until the factory calls ``take_turn``."""
+        self.request = request
+        self.phase = Phase.QUEUED
 
-    def _assembly_expired(self) -> None:
-        self.assembly_call = None
-        request = self.decoder.flush()
-        if request is not None:
-            self.pipeline.appendleft(request)
-            self._advance()
+    def take_turn(self) -> None:
+        request, self.request = self.request, None
+        self.phase = Phase.READING
+        self._plan(request)
+        self._pump()
 
-    def _act(self, plan: Plan) -> None:
-        """Carry out the planned outcome of the current request, once the journal has it."""
-        self.answer_call = None
-        request = self.current + self._late_records()
-        outcome = plan.outcome
+    def refuse_busy(self, request: Message) -> None:
+        log.info("%s %s: refused, the terminal is busy", self, display.summary(request))
+        answer = encode(self.factory.terminal.busy(request))
+        self.factory.record(self, request=encode(request), answer=answer, note="busy: refused")
+        self.transport.write(answer)
+
+    def ignore_busy(self, request: Message) -> None:
+        log.info("%s %s: ignored, the terminal is busy", self, display.summary(request))
+        self.factory.record(self, request=encode(request), answer=None, note="busy: ignored")
+
+    def _plan(self, request: Message) -> None:
+        plan = self.factory.terminal.plan(request)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
+            )
+        self.request, self.plan = request, plan
+        if plan.delay > 0:
+            self.phase = Phase.WAITING
+            self.timers.start(Timer.ANSWER, plan.delay, self._act_when_due)
+            return
+        self._act()
+
+    def _act_when_due(self) -> None:
+        self._act()
+        self._pump()
+
+    def _act(self) -> None:
+        """Carry out the planned outcome of the request, once the journal has it."""
+        request, self.request = self.request + self.assembly.late_records(), None
+        outcome = self.plan.outcome
         data = reply = None
         if outcome.kind == "garbage":
             data = GARBAGE
@@ -204,24 +369,32 @@ class TerminalConnection(protocol.Protocol):
             data = encode(reply.records)
             if outcome.kind == "truncated":
                 data = truncate(data)
-        written = self.factory.record(self, request=request, answer=data, plan=plan)
+        self.phase = Phase.SENDING
+        written = self.factory.record(self, request=request, answer=data, plan=self.plan)
         if written is None:
-            self._deliver(request, plan.outcome, data, reply)
-        else:
-            written.addCallback(lambda _: self._deliver(request, plan.outcome, data, reply))
+            self._deliver(request, data, reply)
+            return
+        written.addCallbacks(self._deliver_once_written, self._journal_failed, callbackArgs=(request, data, reply))
 
-    def _deliver(self, request: Message, outcome: Outcome, data: bytes | None, reply: Reply | None) -> None:
+    def _deliver_once_written(self, _, request: Message, data: bytes | None, reply: Reply | None) -> None:
+        if self.phase is Phase.SENDING:
+            self._deliver(request, data, reply)
+            self._pump()
+
+    def _journal_failed(self, failure) -> None:
+        log.error("%s journal write failed, closing: %s", self, failure.getErrorMessage())
+        self._reset()
+
+    def _deliver(self, request: Message, data: bytes | None, reply: Reply | None) -> None:
+        outcome = self.plan.outcome
         if outcome.kind == "silent":
-            self.silenced = True  # the terminal never answers again on this connection
+            self.phase = Phase.SILENCED  # the terminal never answers again on this connection
             log.info("%s %s: silent", self, display.summary(request))
             return
         if data is None:  # close or reset
             log.info("%s %s: %s without answering", self, display.summary(request), outcome.kind)
             self._finished()
-            if outcome.kind == "close":
-                self.transport.loseConnection()
-            else:
-                self.transport.abortConnection()
+            self._close() if outcome.kind == "close" else self._reset()
             return
         if reply is None:
             log.info("%s %s: answered garbage", self, display.summary(request))
@@ -230,38 +403,30 @@ class TerminalConnection(protocol.Protocol):
         if outcome.kind == "truncated":
             self.transport.write(data)
             self._finished()
-            self.transport.loseConnection()
+            self._close()
             return
-        self._write_pieces(split(data, outcome.fragments) if outcome.fragments > 1 else [data], outcome.pause)
+        self._send_pieces(split(data, outcome.fragments) if outcome.fragments > 1 else [data], outcome.pause)
 
-    def _write_pieces(self, pieces: list[bytes], pause: float) -> None:
+    def _send_pieces(self, pieces: list[bytes], pause: float) -> None:
         self.transport.write(pieces[0])  # one write: POS that read once get a whole answer
         if len(pieces) > 1:
-            self.answer_call = self.factory.reactor.callLater(pause, self._write_pieces, pieces[1:], pause)
+            self.timers.start(Timer.PIECE, pause, self._send_next_pieces, pieces[1:], pause)
             return
-        self.answer_call = None
         self._finished()
         after = self.factory.limits.after_answer
         if after == 0:
-            self.transport.loseConnection()
-            return
-        if after is not None:
-            self.factory.reactor.callLater(after, self.transport.loseConnection)
-        self._advance()
+            self._close()
+        elif after is not None and not self.timers.running(Timer.CLOSE):
+            self.timers.start(Timer.CLOSE, after, self._close)
+
+    def _send_next_pieces(self, pieces: list[bytes], pause: float) -> None:
+        self._send_pieces(pieces, pause)
+        self._pump()
 
     def _finished(self) -> None:
-        self.current = None
+        self.phase = Phase.READING
         self.last_activity = self.factory.reactor.seconds()
-        if self.factory.serialised:
-            self.factory.release(self)
-
-    def _late_records(self) -> Message:
-        """Records that arrived, without a CZ of their own, while their request was waiting."""
-        if self.pipeline and self.pipeline[0][0][0] != "CZ":
-            return self.pipeline.popleft()
-        if self.decoder.at_boundary and self.decoder.open_message and self.decoder.open_message[0][0] != "CZ":
-            return self.decoder.flush()
-        return []
+        self.factory.release(self)
 
     def _log(self, request: Message, reply: Reply) -> None:
         answer = reply.records
@@ -274,18 +439,33 @@ class TerminalConnection(protocol.Protocol):
                 display.table(request), display.table(answer),
             )  # fmt: skip
 
-    def _reject(self, error: FrameError) -> None:
-        request = self.current or self.decoder.open_message
-        if self.answer_call is not None:
-            self.answer_call.cancel()
-            self.answer_call = None
-        self._finished()
-        answer = encode(self.factory.terminal.reject(request))
+    # -- the end of a connection
+
+    def _give_up(self, records: Message, note: str, why: str, *args) -> None:
+        """Answer what was read of a request AF=09, journal it and close: the connection cannot go on."""
+        answer = encode(self.factory.terminal.reject(records))
         self.received_at = self.factory.reactor.seconds()
-        self.factory.record(self, request=encode(request), answer=answer, note=f"malformed: {error}")
+        self.factory.record(self, request=encode(records), answer=answer, note=note)
         self.transport.write(answer)
-        log.warning("%s malformed request (%s): answered AF=09 and closed", self, error)
-        self.transport.loseConnection()
+        log.warning("%s " + why + ": answered AF=09 and closed", self, *args)
+        self._close()
+
+    def _close(self) -> None:
+        if self._stop():
+            self.transport.loseConnection()
+
+    def _reset(self) -> None:
+        if self._stop():
+            self.transport.abortConnection()
+
+    def _stop(self) -> bool:
+        """Nothing more is read, acted on or sent; False if that was already so. A request not acted on yet
+        stays in ``request``, to be journaled when the connection is lost."""
+        if self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return False
+        self.phase = Phase.CLOSING
+        self.timers.cancel_all()
+        return True
 
 
 class TerminalFactory(protocol.Factory):
@@ -304,10 +484,12 @@ class TerminalFactory(protocol.Factory):
         self.port_number: int | None = None  # once listening
         self.listeners: list = []  # called with each journal row id, for those waiting for a transaction
         self.limits = limits or Limits()
+        _check_busy_mode(self.limits.busy)
         self.reactor = reactor
         self.connections: set[TerminalConnection] = set()
-        self.occupant: TerminalConnection | None = None  # whose transaction runs, with --busy other than parallel
+        self.occupant: TerminalConnection | None = None  # whose transaction runs, with an exclusive --busy policy
         self.waiting: deque[TerminalConnection] = deque()  # --busy queue: connections waiting for the terminal
+        self._waking = False  # release() is handing the terminal to waiting connections
         # one sweep for idle connections: a timer per connection cost ~5 us on every transaction
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
@@ -353,6 +535,7 @@ class TerminalFactory(protocol.Factory):
         unknown = [name for name in changes if not hasattr(self.limits, name)]
         if unknown:
             raise AttributeError(f"no connection setting {', '.join(unknown)}")
+        _check_busy_mode(changes.get("busy", self.limits.busy))
         for name, value in changes.items():
             setattr(self.limits, name, value)
 
@@ -365,30 +548,35 @@ class TerminalFactory(protocol.Factory):
         return len(self.connections)
 
     @property
-    def serialised(self) -> bool:
-        """One transaction at a time for all POS (a --busy mode other than parallel)."""
-        return self.limits.busy != "parallel"
+    def busy_policy(self) -> BusyPolicy:
+        """The policy of the --busy mode in force (a name in ``limits``, changed at run time by configure)."""
+        return BUSY_POLICIES[self.limits.busy]
 
-    def busy_elsewhere(self, connection: TerminalConnection) -> bool:
-        return self.limits.busy in ("refuse", "ignore") and self.occupant not in (None, connection)
-
-    def may_start(self, connection: TerminalConnection) -> bool:
-        if self.limits.busy != "queue" or self.occupant in (None, connection):
+    def admit(self, connection: TerminalConnection, request: Message) -> bool:
+        """Whether ``connection`` may act on ``request`` now; if not, the busy policy has dealt with it."""
+        policy = self.busy_policy
+        if not policy.exclusive:
             return True
-        if connection not in self.waiting:
-            self.waiting.append(connection)
+        if self.occupant is None or self.occupant is connection:
+            self.occupant = connection
+            return True
+        policy.while_busy(self, connection, request)
         return False
 
-    def occupy(self, connection: TerminalConnection) -> None:
-        if self.limits.busy != "parallel":
-            self.occupant = connection
-
     def release(self, connection: TerminalConnection) -> None:
+        """``connection``'s transaction is over: the terminal goes to the first connection waiting for it."""
         if self.occupant is not connection:
             return
         self.occupant = None
-        while self.waiting and self.occupant is None:
-            self.waiting.popleft()._advance()
+        if self._waking:
+            return  # the loop below, further up the stack, hands the terminal on
+        self._waking = True
+        try:
+            while self.waiting and self.occupant is None:
+                self.occupant = self.waiting.popleft()
+                self.occupant.take_turn()
+        finally:
+            self._waking = False
 
     def startFactory(self) -> None:
         self.idle_sweep.start(min(1.0, self.limits.idle_timeout / 4), now=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import random
 import re
 import signal
 import socket
@@ -16,9 +17,19 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
+from twisted.internet import error, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.testing import StringTransport
+from twisted.python import failure
+
+from caisse_ap_ip.journal import Journal
 from caisse_ap_ip.protocol import FrameDecoder, Message
+from caisse_ap_ip.server import Limits, TerminalFactory
+from caisse_ap_ip.terminal import Terminal, TerminalSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = ROOT / "caisse-ap-ip-server.py"
@@ -153,3 +164,130 @@ def answering(pieces: list[bytes], pause: float = 0.0, then_close: bool = True, 
 def split(data: bytes, *cuts: int) -> list[bytes]:
     bounds = [0, *cuts, len(data)]
     return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+# -- in process: the server's protocol and factory on fake transports and a task.Clock
+#
+# No socket, no thread, no wall clock: time moves only with ``clock.advance``. Closing a transport reaches the
+# protocol at the next reactor turn, as with Twisted's TCP, so a test advances the clock (by 0) to see it.
+
+
+class PosTransport(StringTransport):
+    """The terminal's side of one TCP connection, in memory; ``writes`` keeps each write apart."""
+
+    def __init__(self, clock: task.Clock, port: int):
+        super().__init__(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.clock = clock
+        self.protocol = None
+        self.writes: list[bytes] = []
+        self.aborted = False  # the terminal reset the connection (RST) rather than closing it
+
+    def write(self, data: bytes) -> None:
+        assert not self.disconnected, "written after the connection was lost"
+        super().write(data)
+        self.writes.append(data)
+
+    def loseConnection(self) -> None:
+        if not self.disconnecting:
+            super().loseConnection()
+            self.clock.callLater(0, self.lost, error.ConnectionDone("closed by the terminal"))
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+        if not self.disconnecting:
+            super().loseConnection()
+            self.clock.callLater(0, self.lost, error.ConnectionAborted("reset by the terminal"))
+
+    def lost(self, reason: Exception) -> None:
+        if not self.disconnected:
+            self.disconnected = True
+            self.connected = False
+            self.protocol.connectionLost(failure.Failure(reason))
+
+
+class Pos:
+    """One POS connected to an in-process terminal: send bytes, read what the terminal wrote."""
+
+    def __init__(self, connection, transport: PosTransport):
+        self.connection = connection
+        self.transport = transport
+
+    def send(self, data: bytes) -> None:
+        self.connection.dataReceived(data)
+
+    def shutdown_write(self) -> None:
+        """The POS shuts its sending side down (FIN): a half-close if the protocol takes one, else the end."""
+        half_closeable = IHalfCloseableProtocol(self.connection, None)
+        if half_closeable is None:
+            self.transport.lost(error.ConnectionDone("closed by the POS"))
+        else:
+            half_closeable.readConnectionLost()
+
+    def reset(self) -> None:
+        """The POS resets the connection (RST)."""
+        self.transport.lost(error.ConnectionLost("reset by the POS"))
+
+    @property
+    def received(self) -> bytes:
+        return self.transport.value()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the terminal closed (or reset) the connection."""
+        return self.transport.disconnecting
+
+    def answers(self) -> list[Message]:
+        """Every whole message the terminal wrote, in order."""
+        decoder = FrameDecoder()
+        messages = decoder.feed(self.received)
+        last = decoder.flush()
+        return [*messages, last] if last else messages
+
+    def fields(self) -> dict[str, str]:
+        """The tags of the one answer written so far."""
+        (answer,) = self.answers()
+        return dict(answer)
+
+
+class InProcessTerminal:
+    """A TerminalFactory with a Terminal(TerminalSettings(duration=0, ...)), an in-memory journal and a Clock."""
+
+    def __init__(self, limits: Limits | None = None, **settings):
+        self.clock = task.Clock()
+        self.journal = Journal(None, reactor=self.clock)
+        settings.setdefault("duration", 0)
+        terminal = Terminal(TerminalSettings(**settings), rng=random.Random(7), clock=lambda: datetime(2025, 3, 14, 9))
+        self.factory = TerminalFactory(terminal, limits or Limits(), reactor=self.clock, journal=self.journal)
+        self.factory.doStart()
+        self._ports = itertools.count(40000)
+
+    def connect(self) -> Pos:
+        port = next(self._ports)
+        connection = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))
+        transport = PosTransport(self.clock, port)
+        transport.protocol = connection
+        connection.makeConnection(transport)
+        return Pos(connection, transport)
+
+    def advance(self, seconds: float = 0) -> None:
+        """Let ``seconds`` pass, each timer running at its own time (one Clock.advance would run a timer that a
+        timer started at the time of the first)."""
+        clock = self.clock
+        target = clock.seconds() + seconds
+        while due := [call.getTime() for call in clock.getDelayedCalls() if call.getTime() <= target]:
+            clock.rightNow = max(clock.rightNow, min(due))
+            clock.advance(0)
+        clock.rightNow = target
+
+    def exchange(self, data: bytes = REQUEST, seconds: float = 60) -> Pos:
+        """A new POS sends ``data``, then ``seconds`` pass."""
+        pos = self.connect()
+        pos.send(data)
+        self.advance(seconds)
+        return pos
+
+    def entries(self) -> list[dict]:
+        """The journal's transactions, oldest first."""
+        rows: list[dict] = []
+        self.journal.entries().addCallback(rows.extend)
+        return rows
