@@ -21,8 +21,8 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from . import display
 from .assembly import Request, RequestAssembly, Wait
 from .journal import Journal
-from .outcomes import ANSWERING, GARBAGE, split, truncate
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode
+from .outcomes import ANSWERING, CRLF, GARBAGE, split, truncate
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode, serial_framing
 from .terminal import Plan, Reply, Terminal
 
 log = logging.getLogger("caisse_ap_ip.server")
@@ -164,6 +164,7 @@ class TerminalConnection(protocol.Protocol):
     phase = Phase.READING
     request: Message | None = None
     plan: Plan | None = None
+    interim: Message | None = None  # the AE=11 already sent for a pending transaction
 
     @functools.cached_property
     def peer(self) -> str:
@@ -185,6 +186,7 @@ class TerminalConnection(protocol.Protocol):
         self.assembly = RequestAssembly(factory.terminal.is_complete, factory.limits.max_message_size)
         self.timers = Timers(factory.reactor)
         self.reading_paused = False  # the transport's state, not the conversation's: set at MAX_PIPELINED
+        self.opening = b""  # the first bytes of the connection, to recognise the older serial protocol
         self.received_at = self.last_activity = now
         factory.connections.add(self)
         log.debug("%s connected", self)
@@ -224,6 +226,8 @@ class TerminalConnection(protocol.Protocol):
         if self.phase in _DEAF:
             return
         self.last_activity = self.factory.reactor.seconds()
+        if len(self.opening) < 8:
+            self.opening += data[: 8 - len(self.opening)]
         self.timers.cancel(Timer.ASSEMBLY)  # new bytes: the incomplete request's wait starts again
         self.assembly.receive_data(data)
         if self.assembly.pending >= MAX_PIPELINED and not self.reading_paused:
@@ -277,6 +281,8 @@ class TerminalConnection(protocol.Protocol):
                 return
             elif event is Wait.END:
                 self._close()
+            elif event.error.offset == 0 and (serial := serial_framing(self.opening)):
+                self._refuse_serial(serial)
             else:
                 self._give_up(event.records, f"malformed: {event.error}", "malformed request (%s)", event.error)
 
@@ -347,6 +353,10 @@ class TerminalConnection(protocol.Protocol):
                 "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
             )
         self.request, self.plan = request, plan
+        if plan.outcome.kind == "pending":
+            self.interim = self.factory.terminal.interim(request)
+            if self.interim is not None:  # taken into account at once; the result comes after the delay
+                self.transport.write(encode(self.interim))
         if plan.delay > 0:
             self.phase = Phase.WAITING
             self.timers.start(Timer.ANSWER, plan.delay, self._act_when_due)
@@ -369,8 +379,13 @@ class TerminalConnection(protocol.Protocol):
             data = encode(reply.records)
             if outcome.kind == "truncated":
                 data = truncate(data)
+            elif outcome.kind == "crlf":
+                data += CRLF
+        journaled = data
+        if outcome.kind == "pending" and self.interim is not None and data is not None:
+            journaled = encode(self.interim) + data  # what the POS got for this request, both answers
         self.phase = Phase.SENDING
-        written = self.factory.record(self, request=request, answer=data, plan=self.plan)
+        written = self.factory.record(self, request=request, answer=journaled, plan=self.plan)
         if written is None:
             self._deliver(request, data, reply)
             return
@@ -414,6 +429,8 @@ class TerminalConnection(protocol.Protocol):
             return
         self._finished()
         after = self.factory.limits.after_answer
+        if after is None and self.factory.terminal.profile.closes_after_answer:
+            after = 0.0  # the profile's terminals close once they have answered; --after-answer N overrides
         if after == 0:
             self._close()
         elif after is not None and not self.timers.running(Timer.CLOSE):
@@ -448,6 +465,13 @@ class TerminalConnection(protocol.Protocol):
         self.factory.record(self, request=encode(records), answer=answer, note=note)
         self.transport.write(answer)
         log.warning("%s " + why + ": answered AF=09 and closed", self, *args)
+        self._close()
+
+    def _refuse_serial(self, what: str) -> None:
+        """The older serial protocol on the IP port: no TLV answer means anything to it, so say so and close."""
+        self.received_at = self.factory.reactor.seconds()
+        self.factory.record(self, request=self.opening, answer=None, note=what)
+        log.warning("%s sent %s: closed", self, what)
         self._close()
 
     def _close(self) -> None:

@@ -161,7 +161,8 @@ class Terminal:
             return Plan(outcome, outcome.delay_seconds(self.rng, 0.0), rule)
         if outcome.kind not in ANSWERING or outcome.kind == "immediate" or not self.settings.duration:
             return Plan(outcome, 0.0, rule)
-        return Plan(outcome, self.settings.duration if self._takes_time(request) else 0.0, rule)
+        takes_time = self._takes_time(request, pending=outcome.kind == "pending")
+        return Plan(outcome, self.settings.duration if takes_time else 0.0, rule)
 
     def choose_outcome(self, request: Message) -> tuple[Outcome, str | None]:
         """Outcomes queued for the next requests first, then the scenario's rules, then --outcome."""
@@ -174,11 +175,12 @@ class Terminal:
             return chosen[0], chosen[1].name
         return self.settings.outcome, None
 
-    def _takes_time(self, request: Message) -> bool:
-        """A payment the customer must complete (not answered at once as an error or immediate answer)."""
+    def _takes_time(self, request: Message, pending: bool = False) -> bool:
+        """A payment the customer must complete (not answered at once as an error or, unless pending, as an
+        immediate answer)."""
         fields = dict(request)
         valid = self._request_error(request, fields) is None
-        return valid and is_payment(fields.get("CD")) and fields.get("BA") != codes.IMMEDIATELY
+        return valid and is_payment(fields.get("CD")) and (pending or fields.get("BA") != codes.IMMEDIATELY)
 
     def respond(self, request: Message, outcome: Outcome = DEFAULT_OUTCOME) -> Reply:
         fields = dict(request)
@@ -197,9 +199,13 @@ class Terminal:
         """The answer to a request that could not be read whole: echo, AE=01, AF=09."""
         return _finish(self._echo(dict(request)), AE=FAILURE, AF=FORMAT_ERROR)
 
-    def interim(self, request: Message) -> Message:
-        """The 'request taken into account' (AE=11) that a pending transaction answers before its result."""
-        return _finish(self._echo(dict(request)), AE=ACKNOWLEDGED)
+    def interim(self, request: Message) -> Message | None:
+        """The 'request taken into account' (AE=11) that a pending transaction answers before its result;
+        None for a request the terminal refuses at once."""
+        fields = dict(request)
+        if self._request_error(request, fields):
+            return None
+        return _finish(self._echo(fields), AE=ACKNOWLEDGED)
 
     def busy(self, request: Message) -> Message:
         """The answer of a terminal busy with another POS's transaction: AE=01 AF=07 (not completed)."""
@@ -255,7 +261,7 @@ class Terminal:
     # -- payments: debit, refund, cancellation, deferred debit
 
     def _payment(self, request: dict[str, str], answer: dict[str, str], outcome: Outcome) -> Reply:
-        immediate = request.get("BA") == codes.IMMEDIATELY
+        immediate = request.get("BA") == codes.IMMEDIATELY and outcome.kind != "pending"
         if immediate and self.settings.immediate == "busy":
             return Reply(_finish(answer, AE=FAILURE, AF=NOT_COMPLETED), "busy")
         final, transaction = self._perform(request, dict(answer), outcome)

@@ -11,6 +11,8 @@ SHAPES = {  # amount paid -> outcome the scenario gives it
     "1.02": "partial:50%",
     "1.03": "extended-af",
     "1.04": "padded-amount",
+    "1.05": "pending",
+    "1.06": "crlf",
 }
 
 
@@ -50,3 +52,14 @@ def test_padded_amount(shaped_terminal):
     code, report = pay(shaped_terminal, "1.04")
     cb = next(record["value"] for record in report["answer"]["records"] if record["tag"] == "CB")
     assert code == 0 and cb == "000000000104" and report["warnings"] == []  # compared as a number
+
+
+def test_pending(shaped_terminal):
+    code, report = pay(shaped_terminal, "1.05")
+    assert code == 0 and report["interim"]["frame"].endswith("AE00211") and report["result"] == "success"
+
+
+def test_crlf(shaped_terminal):
+    code, report = pay(shaped_terminal, "1.06")
+    assert code == 0 and report["trailing"] == "\\r\\n"
+    assert report["warnings"] == ["2 stray bytes after the answer: \\r\\n"]

@@ -14,6 +14,7 @@ import sys
 import pytest
 from helpers import REQUEST, SERVER_SCRIPT, WAIT, InProcessTerminal, ServerProcess, read_answers
 
+from caisse_ap_ip.outcomes import parse
 from caisse_ap_ip.protocol import decode, encode
 from caisse_ap_ip.server import BUSY_MODES, MAX_PIPELINED, Limits, Phase
 
@@ -536,3 +537,63 @@ def test_a_fin_before_the_delayed_answer_still_gets_the_answer_and_the_journal_r
     assert pos.fields()["AE"] == "10" and pos.closed
     (entry,) = server.entries()
     assert entry["answer"] is not None
+
+
+# -- the field as it is (issue 8): answer shapes that need the connection, the older serial protocol, closing
+
+
+def test_crlf_sends_the_answer_then_cr_lf():
+    server = InProcessTerminal(outcome=parse("crlf"))
+    pos = server.exchange()
+    assert pos.received.endswith(b"CG006424242\r\n") and decode(pos.received[:-2])[-1][0] == "CG"
+
+
+@pytest.mark.parametrize("ba", [b"BA0010", b"BA0011"])
+def test_pending_sends_ae_11_at_once_then_the_final_answer_after_the_delay(ba):
+    server = InProcessTerminal(duration=2, outcome=parse("pending"))
+    pos = server.connect()
+    pos.send(REQUEST.replace(b"BA0010", ba))
+    assert pos.received == REQUEST.replace(b"BA0010", ba) + b"AE00211"  # taken into account, whatever BA said
+    server.advance(2)
+    interim, final = pos.answers()
+    assert dict(interim)["AE"] == "11" and dict(final)["AE"] == "10" and dict(final)["AC"]
+    (entry,) = server.entries()
+    assert entry["answer"].endswith(encode(final).decode()) and "AE00211" in entry["answer"]
+
+
+def test_pending_sends_no_interim_for_a_request_refused_at_once():
+    pos = InProcessTerminal(duration=2, outcome=parse("pending")).exchange(INCOMPLETE + b"CB00511245CD0019")
+    assert [dict(answer)["AE"] for answer in pos.answers()] == ["01"]
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"\x0201" + b"00011245" + b"01" + b"0" + b"978" + b" " * 10 + b"A010B010\x03\x15", "STX, fixed fields"),
+        (b"\x02" + REQUEST + b"\x03A", "STX, TLV records"),
+        (b"\x05", "handshake (ENQ)"),
+    ],
+)
+def test_the_older_serial_protocol_is_named_in_the_log_and_the_line_closed(caplog, data, what):
+    server = InProcessTerminal()
+    pos = server.connect()
+    with caplog.at_level(logging.WARNING, logger="caisse_ap_ip"):
+        pos.send(data)
+    assert pos.received == b"" and pos.closed
+    (line,) = caplog.messages
+    assert what in line and "Concert V2" in line and "not Caisse-AP over IP" in line
+    assert "Concert V2" in server.entries()[0]["outcome"]
+    assert server.exchange().fields()["AE"] == "10"  # the next POS is served
+
+
+def test_a_profile_whose_terminals_close_after_the_answer_closes_it():
+    pos = InProcessTerminal(profile="ingenico").exchange()
+    assert pos.fields()["AE"] == "10" and pos.closed
+
+
+def test_after_answer_n_seconds_overrides_the_profile():
+    server = InProcessTerminal(Limits(after_answer=5), profile="ingenico")
+    pos = server.exchange(seconds=1)
+    assert pos.fields()["AE"] == "10" and not pos.closed
+    server.advance(4)
+    assert pos.closed
