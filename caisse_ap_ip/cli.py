@@ -1,9 +1,12 @@
-"""What both command lines share: option types, logging set-up, exit codes."""
+"""What both command lines share: the argparse adapter of the value parsers, logging set-up, exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
+
+from . import options
 
 EXIT_SUCCESS = 0
 EXIT_NOT_PERFORMED = 1  # client: the terminal answered AE=01
@@ -16,62 +19,28 @@ EXIT_PARTIAL = 5  # client: AE=10 for a lower amount than requested (partial aut
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
 
-def choice(choices):
+def argument_type(parse: Callable[[object], object], name: str | None = None) -> Callable[[str], object]:
+    """A value parser of ``options`` as an argparse type: its SettingError becomes argparse's usage error."""
+
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except options.SettingError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = name or getattr(parse, "__name__", "value")
+    return convert
+
+
+def choice(choices) -> Callable[[str], str]:
     """An argparse type that accepts any case and reports the valid choices."""
-
-    def parse(text: str) -> str:
-        value = text.lower()
-        if value not in choices:
-            raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {', '.join(choices)})")
-        return value
-
-    return parse
+    return argument_type(options.choice(choices), "choice")
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
-    return value
-
-
-def boolean(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
-
-
-def positive_float(text: str) -> float:
-    value = non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is not between 0 and 65535")
-    return value
+non_negative_float = argument_type(options.non_negative_float)
+positive_float = argument_type(options.positive_float)
+positive_int = argument_type(options.positive_int)
+port_number = argument_type(options.port_number)
 
 
 def add_log_level(parser: argparse.ArgumentParser) -> None:

@@ -6,41 +6,21 @@ Every answer is JSON. Errors are {"error": "..."} with 400 (bad value), 401
 
 from __future__ import annotations
 
-import argparse
-import copy
 import hmac
 import json
 import logging
+from typing import TYPE_CHECKING
 
-from twisted.internet import threads
 from twisted.web import resource, server
 
-from . import __version__, cli, options, outcomes, scenarios
-from .cards import PAYMENT_TYPES
-from .profiles import PROFILES
-from .server import BUSY_MODES, TerminalFactory
-from .terminal import IMMEDIATE_MODES
+from . import __version__, options, outcomes, scenarios
+from .options import SettingError
+
+if TYPE_CHECKING:
+    from .simulator import Simulator, TerminalHandle
 
 log = logging.getLogger("caisse_ap_ip.control")
 MAX_WAIT = 60.0
-
-# settings a test may change at run time: name -> parser of the JSON value (given as text)
-TERMINAL_SETTINGS = {
-    "failure": cli.boolean,
-    "failure_type": options.failure_type,
-    "duration": cli.non_negative_float,
-    "payment_type": cli.choice(PAYMENT_TYPES),
-    "seller_contract": options.seller_contract,
-    "profile": cli.choice(PROFILES),
-    "currencies": options.currencies,
-    "strict": cli.boolean,
-    "immediate": cli.choice(IMMEDIATE_MODES),
-    "terminal_id": options.terminal_id,
-    "merchant_name": options.ticket_line,
-    "merchant_town": options.ticket_line,
-    "outcome": options.outcome,
-}
-CONNECTION_SETTINGS = {"busy": cli.choice(BUSY_MODES), "after_answer": options.after_answer}
 
 
 class ApiError(Exception):
@@ -54,15 +34,10 @@ class ControlAPI(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, factories, token: str | None = None, scenario_path=None, seed=None, magic_amounts=False):
+    def __init__(self, simulator: Simulator, token: str | None = None):
         super().__init__()
-        factories = factories if isinstance(factories, list) else [factories]
-        self.factories = {factory.name: factory for factory in factories}
+        self.simulator = simulator
         self.token = token
-        self.scenario_path = scenario_path
-        self.seed = seed
-        self.magic_amounts = magic_amounts
-        self.initial = {f.name: (copy.deepcopy(f.terminal.settings), copy.deepcopy(f.limits)) for f in factories}
         self.routes = {
             ("GET", "/health"): self.health,
             ("GET", "/terminals"): self.terminals,
@@ -80,7 +55,7 @@ class ControlAPI(resource.Resource):
 
     @property
     def journal(self):
-        return next(iter(self.factories.values())).journal  # the terminals of a process share one journal
+        return self.simulator.journal  # the terminals of a process share one journal
 
     def render(self, request):
         request.setHeader(b"content-type", b"application/json")
@@ -102,15 +77,17 @@ class ControlAPI(resource.Resource):
             return server.NOT_DONE_YET
         return _json(result)
 
-    def _chosen(self, request) -> list[TerminalFactory]:
+    def _chosen(self, request) -> list[TerminalHandle]:
         """The terminals a request is about: ?terminal=NAME, else all (for reset and the journal) or the first."""
-        names = request.args.get(b"terminal") if request is not None else None
+        names = request.args.get(b"terminal")
         if not names:
-            return list(self.factories.values())
+            return list(self.simulator.terminals)
         name = names[0].decode()
-        if name not in self.factories:
-            raise ApiError(404, f"no terminal {name!r} (terminals: {', '.join(self.factories)})")
-        return [self.factories[name]]
+        try:
+            return [self.simulator.terminal(name)]
+        except KeyError:
+            known = ", ".join(handle.name for handle in self.simulator.terminals)
+            raise ApiError(404, f"no terminal {name!r} (terminals: {known})") from None
 
     def _authorise(self, request) -> None:
         if self.token is None:
@@ -122,29 +99,28 @@ class ControlAPI(resource.Resource):
     # -- endpoints: each takes the request and the terminals it is about (the first when it needs one)
 
     def health(self, request, chosen):
-        return {"status": "ok", "version": __version__, "terminals": len(self.factories),
-                "connections": sum(f.active for f in self.factories.values())}  # fmt: skip
+        terminals = self.simulator.terminals
+        return {"status": "ok", "version": __version__, "terminals": len(terminals),
+                "connections": sum(handle.active for handle in terminals)}  # fmt: skip
 
     def terminals(self, request, chosen):
-        return {"terminals": [{"name": f.name, "port": f.port_number} for f in self.factories.values()]}
+        return {"terminals": [{"name": handle.name, "port": handle.port} for handle in self.simulator.terminals]}
 
     def get_settings(self, request, chosen):
-        factory = chosen[0]
-        settings = factory.terminal.settings
-        values = {"terminal": factory.name}
-        values.update({name: _jsonable(name, getattr(settings, name)) for name in TERMINAL_SETTINGS})
-        values.update({name: getattr(factory.limits, name) for name in CONNECTION_SETTINGS})
-        values["scenario"] = self.scenario_path and str(self.scenario_path)
-        return values
+        path = self.simulator.scenario_path
+        return {**chosen[0].settings(), "scenario": path and str(path)}
 
     def change_settings(self, request, chosen):
-        changes = _body(request)
-        apply_settings(chosen[0], changes)
-        log.info("terminal %s settings changed: %s", chosen[0].name, ", ".join(f"{k}={v}" for k, v in changes.items()))
+        try:
+            changed = chosen[0].change(_body(request))
+        except SettingError as error:
+            raise ApiError(400, str(error)) from None
+        described = ", ".join(f"{name}={value}" for scope in changed.values() for name, value in scope.items())
+        log.info("terminal %s settings changed: %s", chosen[0].name, described)
         return self.get_settings(request, chosen)
 
     def get_outcomes(self, request, chosen):
-        return {"queued": [str(outcome) for outcome in chosen[0].terminal.queued]}
+        return {"queued": chosen[0].queued()}
 
     def queue_outcomes(self, request, chosen):
         body = _body(request)
@@ -154,40 +130,31 @@ class ControlAPI(resource.Resource):
         if not isinstance(given, list) or not given:
             raise ApiError(400, 'send {"outcomes": ["failure:refused", ...]} (or one outcome)')
         count = body.get("count", 1) if isinstance(body, dict) else 1
-        if not isinstance(count, int) or count < 1:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise ApiError(400, "count must be a whole number >= 1")
         try:
-            parsed = [outcomes.coerce(o) for o in given]
+            chosen[0].queue(given * count)
         except outcomes.OutcomeError as error:
             raise ApiError(400, str(error)) from None
-        chosen[0].terminal.queued.extend(parsed * count)
         return self.get_outcomes(request, chosen)
 
     def clear_outcomes(self, request, chosen):
-        chosen[0].terminal.queued.clear()
+        chosen[0].clear_queue()
         return self.get_outcomes(request, chosen)
 
     def reload_scenario(self, request, chosen):
-        if self.scenario_path is None:
-            raise ApiError(400, "the server was started without --scenario")
+        def refused(failure):
+            failure.trap(scenarios.ScenarioError)
+            raise ApiError(400, str(failure.value))
 
-        def load_all():  # in a thread: reading a file must not block the reactor
-            try:  # all terminals or none: each gets its own rules, with their own state
-                return [scenarios.build(self.scenario_path, self.seed, self.magic_amounts) for _ in chosen]
-            except scenarios.ScenarioError as error:
-                raise ApiError(400, str(error)) from None
-
-        def apply(reloaded):
-            for factory, scenario in zip(chosen, reloaded, strict=True):
-                factory.terminal.scenario = scenario
-            return {"rules": [rule.name for rule in reloaded[0].rules], "state": reloaded[0].state}
-
-        reactor = chosen[0].reactor
-        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), load_all).addCallback(apply)
+        reloading = self.simulator.reload_scenario(chosen)
+        reloading.addCallback(lambda first: {"rules": [rule.name for rule in first.rules], "state": first.state})
+        return reloading.addErrback(refused)
 
     def get_journal(self, request, chosen):
         last, after = _query_int(request, "last"), _query_int(request, "after") or 0
-        terminal = chosen[0].name if len(chosen) == 1 and len(self.factories) > 1 else None
+        several = len(self.simulator.terminals) > 1
+        terminal = chosen[0].name if len(chosen) == 1 and several else None
         return self.journal.entries(last=last, after=after, terminal=terminal).addCallback(
             lambda rows: {"transactions": rows}
         )
@@ -199,59 +166,11 @@ class ControlAPI(resource.Resource):
         """Long poll: the first transaction after ?after=ID, waiting up to ?timeout=S (default 10) for it."""
         after = _query_int(request, "after")
         timeout = min(_query_float(request, "timeout", 10.0), MAX_WAIT)
-        factory = chosen[0]
-        waited = factory.next_transaction(self.journal.last_id if after is None else after, timeout)
+        waited = chosen[0].next_transaction(self.journal.last_id if after is None else after, timeout)
         return waited.addCallback(lambda entry: {"transaction": entry})
 
     def reset(self, request, chosen):
-        for factory in chosen:
-            settings, limits = self.initial[factory.name]
-            factory.terminal.settings = copy.deepcopy(settings)
-            factory.limits.busy, factory.limits.after_answer = limits.busy, limits.after_answer
-            factory.terminal.queued.clear()
-            factory.terminal.history.clear()
-            if factory.terminal.scenario:
-                factory.terminal.scenario.reset()
-        return self.journal.clear().addCallback(lambda _: {"reset": [f.name for f in chosen]})
-
-
-def apply_settings(factory: TerminalFactory, changes) -> None:
-    """Change settings of a running terminal, all or nothing; raises ApiError (400) saying what is wrong."""
-    if not isinstance(changes, dict):
-        raise ApiError(400, "send a JSON object of settings to change")
-    parsed = {}
-    for name, value in changes.items():
-        parser = TERMINAL_SETTINGS.get(name) or CONNECTION_SETTINGS.get(name)
-        if parser is None:
-            known = ", ".join([*TERMINAL_SETTINGS, *CONNECTION_SETTINGS])
-            raise ApiError(400, f"unknown setting {name!r} (settable: {known})")
-        parsed[name] = _parse(parser, name, value)
-    for name, value in parsed.items():
-        setattr(factory.terminal.settings if name in TERMINAL_SETTINGS else factory.limits, name, value)
-
-
-def _parse(parser, name: str, value):
-    """A JSON value through the option parser that the command line uses."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif value is None:
-        text = {"after_answer": "keep", "currencies": "all"}.get(name, "")
-    elif isinstance(value, list):
-        text = ",".join(str(v) for v in value)
-    else:
-        text = str(value)
-    try:
-        return parser(text)
-    except argparse.ArgumentTypeError as error:
-        raise ApiError(400, f"{name}: {error}") from None
-
-
-def _jsonable(name: str, value):
-    if name == "currencies":
-        return "all" if value is None else sorted(value)
-    if isinstance(value, outcomes.Outcome):
-        return str(value)
-    return value
+        return self.simulator.reset(chosen).addCallback(lambda names: {"reset": names})
 
 
 def _body(request):
@@ -276,8 +195,8 @@ def _query_float(request, name: str, default: float) -> float:
     if not values:
         return default
     try:
-        return cli.non_negative_float(values[0].decode())
-    except argparse.ArgumentTypeError as error:
+        return options.non_negative_float(values[0].decode())
+    except SettingError as error:
         raise ApiError(400, f"{name}: {error}") from None
 
 

@@ -3,33 +3,129 @@
     from caisse_ap_ip.testing import SimulatedTerminal
 
     with SimulatedTerminal("--profile", "ingenico") as terminal:   # any option of caisse-ap-ip-server
-        terminal.next("failure:refused")         # the next transaction is refused
+        terminal.next("failure:refused", delay=2)  # the next transaction is refused, after 2 s
         my_pos.pay("127.0.0.1", terminal.port, 12.50)
         sent = terminal.wait_for_transaction()   # what the POS sent, and what it got
 
 In a thread (the default), one Twisted reactor runs in a background thread for
-the whole process; as a subprocess (``subprocess=True``), the terminal is
-controlled through its control API. Both offer the same methods.
+the whole process and the simulator is the one the command line builds
+(``simulator.Simulator``); as a subprocess (``subprocess=True``), the terminal
+is controlled through its control API. Both offer the same methods.
+
+``ServerProcess`` starts ``caisse-ap-ip-server`` as a process and reads the
+ports it prints; the subprocess backend, the project's tests and its
+benchmarks share it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import selectors
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 
-from . import control, journal, outcomes, server, server_cli
+from . import outcomes, settings
+from .outcomes import Outcome
 
-DEFAULT_OPTIONS = ("-d", "0")  # tests want answers at once unless they say otherwise
+DEFAULT_OPTIONS = ("-p", "0", "-d", "0")  # an ephemeral port; tests want answers at once unless they say otherwise
+SERVER_COMMAND = (sys.executable, "-m", "caisse_ap_ip.server_cli")
+START_TIMEOUT = 10.0
+_ANNOUNCED = re.compile(r"(?P<what>listening|control) on (?P<host>.+):(?P<port>\d+)")
 _reactor_lock = threading.Lock()
 _reactor_thread: threading.Thread | None = None
 
 
 class TerminalError(RuntimeError):
     pass
+
+
+class ServerProcess:
+    """caisse-ap-ip-server started with ``-p 0`` before ``args``, once it has printed where it listens.
+
+    ``ports`` (``port``, the first) come from its 'listening on' lines, ``control_port`` from 'control on';
+    if it exits or says nothing in time, TerminalError gives its exit status and what it wrote on stderr."""
+
+    def __init__(self, *args: str, command=SERVER_COMMAND, timeout: float = START_TIMEOUT):
+        self.timeout = timeout
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen([*command, "-p", "0", *args], stdout=subprocess.PIPE, stderr=self.log)
+        self._pending = b""
+        self.ports: list[int] = []
+        self.host = self.control_host = self.control_port = None
+        count, control = _announcements(args)
+        deadline = time.monotonic() + timeout
+        while len(self.ports) < count or (control and self.control_port is None):
+            self._announced(self._line(deadline))
+        self.port = self.ports[0]
+
+    def _announced(self, line: str) -> None:
+        match = _ANNOUNCED.fullmatch(line)
+        if not match:
+            self._failed(f"unexpected output {line!r}")
+        host = match["host"].strip("[]")
+        if match["what"] == "listening":
+            self.host = host
+            self.ports.append(int(match["port"]))
+        else:
+            self.control_host, self.control_port = host, int(match["port"])
+
+    def _line(self, deadline: float) -> str:
+        """The next line of stdout, without blocking past ``deadline``."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while b"\n" not in self._pending:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    self._failed(f"nothing printed within {self.timeout:g} s")
+                data = os.read(self.process.stdout.fileno(), 4096)
+                if not data:
+                    self.process.wait(timeout=self.timeout)
+                    self._failed(f"exited with status {self.process.returncode}")
+                self._pending += data
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode(errors="replace").rstrip("\r")
+
+    def _failed(self, why: str):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        raise TerminalError(f"caisse-ap-ip-server did not start: {why}; stderr: {self.stderr().strip()!r}")
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=self.timeout)
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout=self.timeout)
+
+
+def _announcements(args: tuple[str, ...]) -> tuple[int, bool]:
+    """How many 'listening on' lines the options ask for, and whether a 'control on' line follows."""
+    count, control = 1, False
+    for index, arg in enumerate(args):
+        name, _, value = arg.partition("=")
+        if name == "--terminals":
+            given = value or (args[index + 1] if index + 1 < len(args) else "1")
+            count = len([port for port in given.split(",") if port.strip()]) if "," in given else _whole(given)
+        control = control or name == "--control-port"
+    return count, control
+
+
+def _whole(text: str) -> int:
+    return int(text) if text.isdigit() else 1  # a bad value: the server says so and exits
 
 
 def _running_reactor():
@@ -52,10 +148,12 @@ class SimulatedTerminal:
     def __init__(self, *options: str, subprocess: bool = False, timeout: float = 10.0):
         self.options = [*DEFAULT_OPTIONS, *options]
         self.timeout = timeout
-        self.host = "127.0.0.1"
         self._last_seen = 0
         self._backend = _ProcessBackend(self.options, timeout) if subprocess else _ThreadBackend(self.options)
-        self.port = self._backend.port
+        self.ports: list[int] = self._backend.ports  # one per terminal of --terminals
+        self.port = self.ports[0]
+        self.host = self._backend.host
+        self.control_host, self.control_port = self._backend.control_host, self._backend.control_port
 
     def __enter__(self) -> SimulatedTerminal:
         return self
@@ -66,13 +164,17 @@ class SimulatedTerminal:
     def stop(self) -> None:
         self._backend.stop()
 
-    def next(self, *outcome: str | dict, count: int = 1) -> None:
-        """Queue outcomes for the next transactions, in order: next("silent"), next("failure:refused", "success")."""
-        self._backend.queue([outcomes.coerce(o) for o in outcome] * count)
+    def next(self, *outcome: str | dict | Outcome, count: int = 1, delay=None, fragments=None, pause=None) -> None:
+        """Queue outcomes for the next transactions, in order: next("silent"), next("failure:refused", "success");
+        delay (S or "LO-HI"), fragments and pause modify each: next("failure:refused", delay=2, fragments=3)."""
+        parsed = [outcome if isinstance(outcome, Outcome) else outcomes.coerce(outcome) for outcome in outcome]
+        modified = [outcomes.with_modifiers(o, delay=delay, fragments=fragments, pause=pause) for o in parsed]
+        self._backend.queue(modified * count)
 
-    def configure(self, **settings) -> None:
-        """Change settings at run time, as PATCH /settings does: configure(failure=True, failure_type="refused")."""
-        self._backend.configure(settings)
+    def configure(self, **changes) -> None:
+        """Change settings at run time, as PATCH /settings does: configure(failure=True, failure_type="refused");
+        raises ValueError (nothing changed) for an unknown setting or a bad value."""
+        self._backend.configure(changes)
 
     @property
     def transactions(self) -> list[dict]:
@@ -97,51 +199,57 @@ class SimulatedTerminal:
 
 
 class _ThreadBackend:
+    """The simulator of the command line, in this process's reactor thread."""
+
     def __init__(self, options: list[str]):
         from twisted.internet.threads import blockingCallFromThread
 
-        self._call = blockingCallFromThread
+        from .simulator import Simulator
+
         self.reactor = _running_reactor()
-        args = server_cli.build_parser().parse_args([*options, "-p", "0", "--host", "127.0.0.1"])
-        terminal = server_cli.build_terminal(args)
-        recorded = journal.Journal(args.journal, args.journal_cap, self.reactor)
-        self.factory = server.TerminalFactory(terminal, server_cli.build_limits(args), self.reactor, recorded)
-        self.api = control.ControlAPI(self.factory)
-        self.listening = self._call(self.reactor, server.listen, self.factory, 0, "127.0.0.1")
-        self.port = self.listening.getHost().port
+        self._call = lambda function, *args: blockingCallFromThread(self.reactor, function, *args)
+        try:
+            self.simulator = Simulator(settings.parse_args(options, exit_on_error=False), self.reactor)
+        except settings.SettingError as error:
+            raise ValueError(f"caisse-ap-ip-server options: {error}") from None
+        self._call(self.simulator.start)
+        self.terminal = self.simulator.terminals[0]
+        self.ports = [handle.port for handle in self.simulator.terminals]
+        self.host = self.simulator.args.host
+        self.control_host = self.simulator.args.control_host if self.simulator.control_port is not None else None
+        self.control_port = self.simulator.control_port
 
     def stop(self) -> None:
-        self._call(self.reactor, self.listening.stopListening)
+        self._call(self.simulator.stop)
 
-    def queue(self, parsed) -> None:
-        self.reactor.callFromThread(self.factory.terminal.queued.extend, parsed)
+    def queue(self, parsed: list[Outcome]) -> None:
+        self._call(self.terminal.queue, parsed)
 
-    def configure(self, settings) -> None:
-        try:
-            self._call(self.reactor, control.apply_settings, self.factory, settings)
-        except control.ApiError as error:
-            raise ValueError(str(error)) from None
+    def configure(self, changes: dict) -> None:
+        self._call(self.terminal.change, changes)  # SettingError is a ValueError
 
     def entries(self) -> list[dict]:
-        return self._call(self.reactor, self.factory.journal.entries)
+        return self._call(self.simulator.journal.entries)
 
     def next_transaction(self, after: int, timeout: float) -> dict | None:
-        return self._call(self.reactor, self.factory.next_transaction, after, timeout)
+        return self._call(self.terminal.next_transaction, after, timeout)
 
     def reset(self) -> None:
-        self._call(self.reactor, self.api.reset, None, [self.factory])
+        self._call(self.simulator.reset)
 
 
 class _ProcessBackend:
+    """caisse-ap-ip-server as a subprocess, driven through its control API."""
+
     def __init__(self, options: list[str], timeout: float):
-        command = [sys.executable, "-m", "caisse_ap_ip.server_cli", *options, "-p", "0", "--control-port", "0"]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        lines = [self.process.stdout.readline(), self.process.stdout.readline()]
-        if not all(line.startswith(("listening on", "control on")) for line in lines):
-            self.process.kill()
-            raise TerminalError(f"the terminal did not start: {lines}")
-        self.port = int(lines[0].rsplit(":", 1)[1])
-        self.control = f"http://127.0.0.1:{int(lines[1].rsplit(':', 1)[1])}"
+        control = (
+            [] if any(option.partition("=")[0] == "--control-port" for option in options) else ["--control-port", "0"]
+        )
+        self.server = ServerProcess(*options, *control, timeout=timeout)
+        self.ports, self.host = self.server.ports, self.server.host
+        self.control_host, self.control_port = self.server.control_host, self.server.control_port
+        host = f"[{self.control_host}]" if ":" in self.control_host else self.control_host
+        self.control = f"http://{host}:{self.control_port}"
         self.timeout = timeout
 
     def _request(self, method: str, path: str, body=None, timeout: float | None = None):
@@ -154,22 +262,20 @@ class _ProcessBackend:
             raise ValueError(json.loads(error.read())["error"]) from None
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=self.timeout)
+        self.server.stop()
 
-    def queue(self, parsed) -> None:
+    def queue(self, parsed: list[Outcome]) -> None:
         self._request("POST", "/outcomes", {"outcomes": [str(outcome) for outcome in parsed]})
 
-    def configure(self, settings) -> None:
-        self._request("PATCH", "/settings", settings)
+    def configure(self, changes: dict) -> None:
+        self._request("PATCH", "/settings", changes)
 
     def entries(self) -> list[dict]:
         return self._request("GET", "/journal")["transactions"]
 
     def next_transaction(self, after: int, timeout: float) -> dict | None:
-        return self._request("GET", f"/transactions/next?after={after}&timeout={timeout}", timeout=timeout)[
-            "transaction"
-        ]
+        path = f"/transactions/next?after={after}&timeout={timeout}"
+        return self._request("GET", path, timeout=timeout)["transaction"]
 
     def reset(self) -> None:
         self._request("POST", "/reset")

@@ -8,12 +8,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
-import re
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -26,6 +23,7 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import StringTransport
 from twisted.python import failure
 
+from caisse_ap_ip import testing
 from caisse_ap_ip.journal import Journal
 from caisse_ap_ip.protocol import FrameDecoder, Message
 from caisse_ap_ip.server import Limits, TerminalFactory
@@ -34,47 +32,16 @@ from caisse_ap_ip.terminal import Terminal, TerminalSettings
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = ROOT / "caisse-ap-ip-server.py"
 CLIENT_SCRIPT = ROOT / "caisse-ap-ip-client.py"
-LISTENING = re.compile(r"listening on (?P<host>.+):(?P<port>\d+)\n")
 REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
 ANSWER_END_TAGS = {"AE", "AF", "CG", "ZT"}  # the last tag of every answer shape the simulator sends
 WAIT = 10.0  # upper bound for anything expected to happen; never a synchronisation sleep
 
 
-class ServerProcess:
-    """caisse-ap-ip-server.py started with -p 0; ``port`` is read from its 'listening on' line."""
+class ServerProcess(testing.ServerProcess):
+    """caisse-ap-ip-server.py, the script a user runs, started by the package's starter (-p 0, ports read)."""
 
     def __init__(self, *args: str):
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
-        command = [sys.executable, str(SERVER_SCRIPT), "-p", "0", *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        terminals = args[args.index("--terminals") + 1] if "--terminals" in args else "1"
-        count = len(terminals.split(",")) if "," in terminals else int(terminals)
-        self.ports = []
-        for _ in range(count):
-            line = self.process.stdout.readline()
-            match = LISTENING.fullmatch(line)
-            if not match:
-                self.process.wait(timeout=WAIT)
-                raise RuntimeError(f"server did not start: {line!r} {self.stderr()}")
-            self.ports.append(int(match["port"]))
-        self.host = match["host"].strip("[]")
-        self.port = self.ports[0]
-        self.control_host = self.control_port = None
-        if "--control-port" in args:
-            control = LISTENING.fullmatch(self.process.stdout.readline().replace("control on", "listening on"))
-            self.control_host, self.control_port = control["host"], int(control["port"])
-
-    def stderr(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout=WAIT)
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection((self.host, self.port), timeout=WAIT)
+        super().__init__(*args, command=(sys.executable, str(SERVER_SCRIPT)), timeout=WAIT)
 
 
 def read_answers(sock: socket.socket, count: int = 1) -> list[Message]:
