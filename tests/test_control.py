@@ -1,13 +1,22 @@
-"""The control API, as a test suite uses it: over HTTP on loopback, with curl-like requests."""
+"""The control API, as a test suite uses it: over HTTP on loopback, with curl-like requests.
 
+The simulator runs in this process (the thread backend of ``caisse_ap_ip.testing``, the assembly the command
+line uses) with its control API on an ephemeral loopback port; subprocesses only for the process's contract.
+"""
+
+import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 
 import pytest
-from helpers import REQUEST, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
+
+from caisse_ap_ip.testing import SimulatedTerminal
 
 
 def call(server, method, path, body=None, token=None, timeout=10):
@@ -22,17 +31,27 @@ def call(server, method, path, body=None, token=None, timeout=10):
         return error.code, json.loads(error.read())
 
 
+def connect(server, port=None) -> socket.socket:
+    return socket.create_connection((server.host, port or server.port), timeout=WAIT)
+
+
+@contextlib.contextmanager
+def simulator(*options):
+    """A simulator in this process, with its control API on an ephemeral loopback port."""
+    with SimulatedTerminal("--control-port", "0", *options) as terminal:
+        yield terminal
+
+
 def pay(server, amount=b"CB00511245") -> dict:
-    with server.connect() as sock:
+    with connect(server) as sock:
         sock.sendall(REQUEST.replace(b"CB00511245", amount))
         return dict(read_answers(sock)[0])
 
 
 @pytest.fixture(scope="module")
 def controlled():
-    server = ServerProcess("-d", "0", "--control-port", "0", "--seed", "1")
-    yield server
-    server.stop()
+    with simulator("--seed", "1") as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +100,7 @@ def test_queued_outcomes_apply_to_the_next_transactions(controlled):
     status, body = call(controlled, "POST", "/outcomes", {"outcomes": ["failure:refused", "close"], "count": 1})
     assert status == 200 and body["queued"] == ["failure:04", "close"]
     assert pay(controlled)["AF"] == "04"
-    with controlled.connect() as sock:
+    with connect(controlled) as sock:
         sock.sendall(REQUEST)
         assert read_until_closed(sock) == b""
     assert pay(controlled)["AE"] == "10"
@@ -130,9 +149,10 @@ def test_unknown_endpoints_and_methods(controlled):
     assert call(controlled, "POST", "/scenario/reload")[0] == 400  # started without --scenario
 
 
-def test_token():
+def test_token_given_at_start_up_and_the_control_on_line():
     server = ServerProcess("-d", "0", "--control-port", "0", "--control-token", "s3cret")
     try:
+        assert server.control_host == "127.0.0.1" and server.control_port not in server.ports
         assert call(server, "GET", "/health")[0] == 401
         assert call(server, "GET", "/health", token="wrong")[0] == 401
         assert call(server, "GET", "/health", token="s3cret")[0] == 200
@@ -143,8 +163,7 @@ def test_token():
 def test_scenario_reload(tmp_path):
     path = tmp_path / "rules.toml"
     path.write_text('[[rule]]\noutcome = "failure:refused"\n')
-    server = ServerProcess("-d", "0", "--control-port", "0", "--scenario", str(path))
-    try:
+    with simulator("--scenario", str(path)) as server:
         assert pay(server)["AF"] == "04"
         path.write_text('[[rule]]\noutcome = "failure:forbidden"\n')
         status, body = call(server, "POST", "/scenario/reload")
@@ -154,8 +173,6 @@ def test_scenario_reload(tmp_path):
         status, body = call(server, "POST", "/scenario/reload")
         assert status == 400 and "rule 1: unknown outcome 'boom'" in body["error"]
         assert pay(server)["AF"] == "05"  # the previous rules stay
-    finally:
-        server.stop()
 
 
 def test_the_control_api_listens_on_loopback_by_default(controlled):
@@ -163,8 +180,7 @@ def test_the_control_api_listens_on_loopback_by_default(controlled):
 
 
 def test_several_terminals_in_one_process_under_one_api():
-    server = ServerProcess("-d", "0", "--terminals", "3", "--control-port", "0")
-    try:
+    with simulator("--terminals", "3") as server:
         assert len(set(server.ports)) == 3
         status, body = call(server, "GET", "/terminals")
         assert status == 200
@@ -172,7 +188,7 @@ def test_several_terminals_in_one_process_under_one_api():
         assert call(server, "PATCH", "/settings?terminal=2", {"failure": True})[1]["terminal"] == "2"
         answers = []
         for port in server.ports:
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            with connect(server, port) as sock:
                 sock.sendall(REQUEST)
                 answers.append(dict(read_answers(sock)[0])["AE"])
         assert answers == ["10", "01", "10"]  # only terminal 2 fails
@@ -181,8 +197,6 @@ def test_several_terminals_in_one_process_under_one_api():
         assert [t["terminal"] for t in call(server, "GET", "/journal?terminal=2")[1]["transactions"]] == ["2"]
         assert call(server, "GET", "/settings?terminal=9")[0] == 404
         assert call(server, "POST", "/reset?terminal=2")[1] == {"reset": ["2"]}
-    finally:
-        server.stop()
 
 
 def test_terminals_on_a_list_of_ports():
@@ -191,8 +205,16 @@ def test_terminals_on_a_list_of_ports():
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             free.append(probe.getsockname()[1])
-    server = ServerProcess("-d", "0", "--terminals", ",".join(map(str, free)))
-    try:
+    with SimulatedTerminal("--terminals", ",".join(map(str, free))) as server:
         assert server.ports == free
-    finally:
-        server.stop()
+
+
+def test_a_control_port_in_use_stops_the_process_with_a_clear_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, str(SERVER_SCRIPT), "-p", "0", "--control-port", str(port)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=WAIT)
+    assert result.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
