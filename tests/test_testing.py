@@ -1,8 +1,10 @@
 """The Python API and the pytest plugin, used as a POS project uses them."""
 
+import json
 import shutil
 import subprocess
 import sys
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from helpers import WAIT
 
 from caisse_ap_ip.amounts import currency_from_code
 from caisse_ap_ip.client import ClientError, payment_request, transact
-from caisse_ap_ip.testing import SimulatedTerminal, TerminalError
+from caisse_ap_ip.testing import ServerProcess, SimulatedTerminal, TerminalError
 
 POS_PROJECT = Path(__file__).parent / "pos_project"
 REQUEST = payment_request(Decimal("9.99"), currency_from_code("EUR"))
@@ -40,6 +42,34 @@ def test_simulated_terminal(in_subprocess):
         assert terminal.wait_for_transaction()["outcome"] == "answer"
         with pytest.raises(TerminalError, match=r"no transaction within 0\.2 s"):
             terminal.wait_for_transaction(timeout=0.2)
+
+
+@pytest.mark.parametrize("in_subprocess", [False, True], ids=["thread", "subprocess"])
+def test_next_takes_modifiers_as_keywords(in_subprocess):
+    with SimulatedTerminal(subprocess=in_subprocess) as terminal:
+        terminal.next("failure:refused", "success", delay=0.01, fragments=3, pause=0.01)
+        assert pay(terminal)["AF"] == "04" and pay(terminal)["AE"] == "10"
+        assert [t["outcome"] for t in terminal.transactions] == [
+            "failure:04 delay=0.01 fragments=3 pause=0.01",
+            "success delay=0.01 fragments=3 pause=0.01",
+        ]
+        with pytest.raises(ValueError, match="fragments"):
+            terminal.next("success", fragments=0)
+
+
+def test_the_thread_backend_does_what_the_command_line_does():
+    with SimulatedTerminal("--terminals", "2", "--control-port", "0", "--host", "127.0.0.1") as terminal:
+        assert len(set(terminal.ports)) == 2 and terminal.port == terminal.ports[0]
+        assert terminal.control_host == "127.0.0.1" and terminal.control_port not in terminal.ports
+        with urllib.request.urlopen(f"http://127.0.0.1:{terminal.control_port}/terminals", timeout=WAIT) as answer:
+            assert [t["port"] for t in json.load(answer)["terminals"]] == terminal.ports
+    with pytest.raises(ValueError, match="argument --busy: invalid choice 'sometimes'"):
+        SimulatedTerminal("--busy", "sometimes")
+
+
+def test_a_server_process_that_dies_at_start_up_says_why():
+    with pytest.raises(TerminalError, match=r"exited with status 2; stderr: .*invalid choice 'visa'"):
+        ServerProcess("-pt", "visa")
 
 
 def test_two_simulated_terminals_in_one_process_are_independent():
