@@ -29,6 +29,7 @@ class BareAnswer(protocol.Protocol):
 
 factory = protocol.Factory.forProtocol(BareAnswer)
 factory.noisy = False
-port = reactor.listenTCP(int(sys.argv[1]) if len(sys.argv) > 1 else 0, factory, backlog=1024, interface="127.0.0.1")
+given = sys.argv[sys.argv.index("-p") + 1] if "-p" in sys.argv else 0  # -p PORT, as the simulator takes it
+port = reactor.listenTCP(int(given), factory, backlog=1024, interface="127.0.0.1")
 reactor.callWhenRunning(print, f"listening on 127.0.0.1:{port.getHost().port}", flush=True)
 reactor.run()

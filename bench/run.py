@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -19,20 +18,22 @@ from pathlib import Path
 
 from loadgen import burst, closed_loop
 
+from caisse_ap_ip.testing import ServerProcess, TerminalError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start(command: list[str]) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    match = re.search(r":(\d+)$", process.stdout.readline().strip())
-    if not match:
-        process.kill()
-        raise SystemExit(f"could not start {command}")
-    return process, int(match[1])
+    """The bare answerer: prints 'listening on HOST:PORT' as the simulator does, so the same starter reads it."""
+    try:
+        server = ServerProcess(command=command, keep_stderr=False)  # -l debug writes a lot
+    except TerminalError as error:
+        raise SystemExit(str(error)) from None
+    return server.process, server.port
 
 
 def simulator(*options: str) -> tuple[subprocess.Popen, int]:
-    return start([sys.executable, str(ROOT / "caisse-ap-ip-server.py"), "-p", "0", *options])
+    return start([sys.executable, str(ROOT / "caisse-ap-ip-server.py"), *options])
 
 
 def machine() -> str:

@@ -54,10 +54,12 @@ class ServerProcess:
     ``ports`` (``port``, the first) come from its 'listening on' lines, ``control_port`` from 'control on';
     if it exits or says nothing in time, TerminalError gives its exit status and what it wrote on stderr."""
 
-    def __init__(self, *args: str, command=SERVER_COMMAND, timeout: float = START_TIMEOUT):
+    def __init__(self, *args: str, command=SERVER_COMMAND, timeout: float = START_TIMEOUT, keep_stderr: bool = True):
         self.timeout = timeout
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen([*command, "-p", "0", *args], stdout=subprocess.PIPE, stderr=self.log)
+        # stderr goes to a file (never a pipe nobody reads, which would block the server once full)
+        self.log = tempfile.TemporaryFile(mode="w+") if keep_stderr else None  # noqa: SIM115 - as long as the server
+        stderr = self.log or subprocess.DEVNULL
+        self.process = subprocess.Popen([*command, "-p", "0", *args], stdout=subprocess.PIPE, stderr=stderr)
         self._pending = b""
         self.ports: list[int] = []
         self.host = self.control_host = self.control_port = None
@@ -100,6 +102,9 @@ class ServerProcess:
         raise TerminalError(f"caisse-ap-ip-server did not start: {why}; stderr: {self.stderr().strip()!r}")
 
     def stderr(self) -> str:
+        """What the server wrote on stderr so far ('' if not kept)."""
+        if self.log is None:
+            return ""
         self.log.seek(0)
         return self.log.read()
 
