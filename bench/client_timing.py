@@ -16,17 +16,17 @@ import sys
 import time
 from pathlib import Path
 
+from caisse_ap_ip.testing import ServerProcess, TerminalError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_server() -> tuple[subprocess.Popen, int]:
-    command = [sys.executable, str(ROOT / "caisse-ap-ip-server.py"), "-p", "0", "-d", "0", "-l", "warn"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    if not line.startswith("listening on"):
-        process.kill()
-        raise SystemExit(f"the simulator did not start: {line!r}")
-    return process, int(line.rsplit(":", 1)[1])
+    try:
+        server = ServerProcess("-d", "0", "-l", "warn", command=[sys.executable, str(ROOT / "caisse-ap-ip-server.py")])
+    except TerminalError as error:
+        raise SystemExit(str(error)) from None
+    return server.process, server.port
 
 
 def timed(command: list[str]) -> float:
