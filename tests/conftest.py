@@ -22,6 +22,8 @@ def terminal_server():
         return servers[args]
 
     yield get
+    for server in servers.values():  # all told to stop first, then waited for: they stop together
+        server.process.terminate()
     for server in servers.values():
         server.stop()
 
