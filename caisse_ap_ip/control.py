@@ -111,11 +111,12 @@ class ControlAPI(resource.Resource):
         return {**chosen[0].settings(), "scenario": path and str(path)}
 
     def change_settings(self, request, chosen):
+        changes = _body(request)
         try:
-            changed = chosen[0].change(_body(request))
+            chosen[0].change(changes)
         except SettingError as error:
             raise ApiError(400, str(error)) from None
-        described = ", ".join(f"{name}={value}" for scope in changed.values() for name, value in scope.items())
+        described = ", ".join(f"{name}={json.dumps(value)}" for name, value in changes.items())
         log.info("terminal %s settings changed: %s", chosen[0].name, described)
         return self.get_settings(request, chosen)
 
