@@ -77,9 +77,9 @@ def summary(request: Message) -> str:
 
 
 def address(peer) -> str:
-    """'host:port' of a socket address tuple (as Twisted's TCP transports keep it) or an address object."""
+    """'host:port' of a socket address tuple (as Twisted's TCP transports keep it) or an address object;
+    an IPv6 host in brackets ('[::1]:8888'), as URLs and the 'listening on' lines write it."""
     if isinstance(peer, str):
         return peer
-    if isinstance(peer, tuple):
-        return f"{peer[0]}:{peer[1]}"
-    return f"{peer.host}:{peer.port}"
+    host, port = (peer[0], peer[1]) if isinstance(peer, tuple) else (peer.host, peer.port)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

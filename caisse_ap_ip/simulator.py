@@ -20,7 +20,7 @@ import random
 from twisted.internet import defer, threads
 from twisted.internet.error import CannotListenError
 
-from . import control, journal, outcomes, scenarios, settings
+from . import control, display, journal, outcomes, scenarios, settings
 from .outcomes import Outcome
 from .server import Limits, TerminalFactory, listen
 from .terminal import Terminal, TerminalSettings
@@ -32,11 +32,6 @@ class CannotListen(Exception):
     def __init__(self, host: str, port: int, reason: str):
         super().__init__(f"cannot listen on {host}:{port}: {reason}")
         self.host, self.port, self.reason = host, port, reason
-
-
-def format_address(host: str, port: int) -> str:
-    """HOST:PORT, an IPv6 host in brackets, as the 'listening on' lines print it."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class TerminalHandle:
@@ -223,4 +218,4 @@ def _consecutive(first: int, count: int) -> list[int]:
 
 def _address(port) -> str:
     address = port.getHost()
-    return format_address(address.host, address.port)
+    return display.address(address)

@@ -72,3 +72,12 @@ def test_every_failure_code_has_a_name_and_the_original_four_come_first():
 def test_long_af_values_are_read_by_their_first_two_characters():
     assert codes.complement_meaning("0451DECLINED             0000") == "refused"
     assert tags.meaning("AF", "05") == "forbidden"
+
+
+def test_one_address_formatter_brackets_ipv6_everywhere():
+    from twisted.internet.address import IPv4Address, IPv6Address
+
+    from caisse_ap_ip.display import address
+
+    assert address(("127.0.0.1", 8888)) == address(IPv4Address("TCP", "127.0.0.1", 8888)) == "127.0.0.1:8888"
+    assert address(("::1", 8888, 0, 0)) == address(IPv6Address("TCP", "::1", 8888)) == "[::1]:8888"
