@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from . import __version__, cli, journal, options
+from . import __version__, cli, journal, options, outcomes
 from .cards import PAYMENT_TYPES
 from .options import SettingError
 from .outcomes import Outcome
@@ -158,9 +158,9 @@ ROWS: tuple[Setting, ...] = (
     terminal("merchant_town", "--merchant-town", parse=options.ticket_line, metavar="TEXT",
              about="merchant town on tickets, at most 24 characters"),
     terminal("outcome", "--outcome", parse=options.outcome, metavar="SPEC",
-             about="what happens to every request: answer (as -f/-ft/-pt/-d say), success[:TYPE], failure[:CODE], "
-             "immediate, silent, close, reset, garbage, truncated, delay:S, fragments[:N]; modifiers delay=S or "
-             "delay=LO-HI, fragments=N, pause=S (e.g. 'success fragments=3 pause=0.1')"),
+             about=f"what happens to every request: {', '.join(outcomes.KINDS)} (answer: as -f/-ft/-pt/-d say; "
+             "see README: Outcomes); modifiers delay=S or delay=LO-HI, fragments=N, pause=S "
+             "(e.g. 'success fragments=3 pause=0.1')"),
     startup("scenario", "--scenario", parse=options.path, metavar="FILE", shown="none",
             about="TOML file of rules choosing the outcome of each request (see README: Scenarios)"),
     startup("magic_amounts", "--magic-amounts",
