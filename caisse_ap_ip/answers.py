@@ -65,11 +65,16 @@ class Expectation(NamedTuple):
         if status == codes.FAILURE:
             if "AF" not in fields:
                 return False
-            return fields["AF"][:2] in REQUEST_ERRORS or self.failure_tags <= set(fields)
+            if fields["AF"][:2] in REQUEST_ERRORS:
+                return True  # refused at once: no card records, no ticket
+            return self.failure_tags <= set(fields) and (not self.tickets or "ZT" in fields)
         if status == codes.SUCCESS:
             card_tags = self.card_tags if not self.check else frozenset()
             return card_tags <= set(fields) and (not self.tickets or "ZT" in fields)
         return status == codes.ACKNOWLEDGED and not self.final_after_interim
+
+
+STRAY = b"\r\n\x00"  # bytes some terminals put after a message: skipped between an interim AE=11 and the final one
 
 
 class AnswerReader:
@@ -79,16 +84,28 @@ class AnswerReader:
         self.expectation = expectation or Expectation()
         self.received = bytearray()
         self.messages: list[Message] = []
+        self.spans: list[tuple[int, int]] = []  # where each message starts and ends in ``received``
         self.end = 0  # offset just past the last whole record
 
     def receive(self, data: bytes) -> Progress:
         self.received += data
-        self.messages, self.end = walk(bytes(self.received))
+        data = bytes(self.received)
+        self.messages, self.end = walk(data)
+        self.spans = _spans(self.messages, 0)
+        if self.awaiting_final:  # CR LF after the interim answer must not hide the final one
+            gap = len(data) - len(data[self.end :].lstrip(STRAY))
+            more, more_end = walk(data[gap:])
+            if more:
+                self.messages, self.spans, self.end = (
+                    self.messages + more,
+                    self.spans + _spans(more, gap),
+                    gap + more_end,
+                )
         return self.progress
 
     @property
     def progress(self) -> Progress:
-        rest = self.received[self.end :]
+        rest = bytes(self.received[self.end :])
         final = self.final
         if len(self.received) > MAX_ANSWER_SIZE:
             return Progress.MALFORMED
@@ -96,17 +113,25 @@ class AnswerReader:
             if rest and not is_record_start(rest):
                 return Progress.MALFORMED
             return Progress.QUIET if final and not rest else Progress.WAITING
-        if (rest and not is_record_start(rest)) or len(self.messages) > self._final_index + 1:
-            return Progress.COMPLETE  # stray bytes or a new message after a whole answer
-        if rest or self.awaiting_final:
-            return Progress.WAITING  # a record not yet whole, or the final answer after an interim AE=11
-        return Progress.COMPLETE if self.expectation.satisfied_by(final) else Progress.QUIET
+        if self.awaiting_final:
+            junk = rest.lstrip(STRAY)
+            return Progress.WAITING if not junk or is_record_start(junk) else Progress.COMPLETE
+        if len(self.messages) > self._final_index + 1:
+            return Progress.COMPLETE  # a new message after a whole answer
+        satisfied = self.expectation.satisfied_by(final)
+        if rest and not is_record_start(rest):
+            return Progress.QUIET if rest == b"\r" else Progress.COMPLETE  # stray bytes (a CR: its LF may follow)
+        if rest:  # a record not yet whole: the answer's own, or stray bytes after a whole answer
+            return Progress.QUIET if satisfied else Progress.WAITING
+        return Progress.COMPLETE if satisfied else Progress.QUIET
 
     @property
     def _final_index(self) -> int:
+        return 1 if self._waits_for_final() and len(self.messages) > 1 else 0
+
+    def _waits_for_final(self) -> bool:
         first = dict(self.messages[0]) if self.messages else {}
-        waits = first.get("AE") == codes.ACKNOWLEDGED and self.expectation.final_after_interim
-        return 1 if waits and len(self.messages) > 1 else 0
+        return first.get("AE") == codes.ACKNOWLEDGED and self.expectation.final_after_interim
 
     @property
     def final(self) -> Message | None:
@@ -120,23 +145,24 @@ class AnswerReader:
     @property
     def awaiting_final(self) -> bool:
         """An interim AE=11 came and its final answer has not."""
-        first = dict(self.messages[0]) if self.messages else {}
-        waits = first.get("AE") == codes.ACKNOWLEDGED and self.expectation.final_after_interim
-        return waits and len(self.messages) == 1
+        return self._waits_for_final() and len(self.messages) == 1
 
     @property
     def trailing(self) -> bytes:
         """What came after the answer: stray bytes, or further messages."""
-        after = sum(len(encode(message)) for message in self.messages[: self._final_index + 1])
-        return bytes(self.received[after:])
+        return bytes(self.received[self.spans[self._final_index][1] :]) if self.spans else bytes(self.received)
 
     @property
     def usable(self) -> bool:
         """Whether what came can be reported as an answer: whole records, not cut inside one, no garbage
         unless after a status."""
-        rest = self.received[self.end :]
-        if self.final is None or (rest and is_record_start(rest)):
+        rest = bytes(self.received[self.end :])
+        if self.final is None:
             return False
+        if self.awaiting_final:
+            rest = rest.lstrip(STRAY)
+        if rest and is_record_start(rest):  # cut inside a record: only stray bytes after a whole answer
+            return not self.awaiting_final and self.expectation.satisfied_by(self.final)
         return not rest or "AE" in dict(self.final)
 
     def problem(self, where: str) -> str:
@@ -166,7 +192,7 @@ def partial_authorisation(request: Message, answer: Message) -> dict[str, str] |
         return None
     currency = currency_from_number(sent.get("CE", ""))
     authorised, requested = (format_minor_units(int(value), currency).split()[0] for value in (given, asked))
-    return {"authorised": authorised, "requested": requested, "currency": currency.code if currency else sent["CE"]}
+    return {"authorised": authorised, "requested": requested, "currency": currency.code if currency else "?"}
 
 
 ECHO_MODES = {
@@ -222,3 +248,12 @@ def complement(af: str) -> dict[str, object]:
             fields[key] = extension[start : start + width].strip() or None
             start += width
     return {"code": af[:2], "meaning": codes.complement_meaning(af), "extension": extension or None, "fields": fields}
+
+
+def _spans(messages: list[Message], start: int) -> list[tuple[int, int]]:
+    spans = []
+    for message in messages:
+        end = start + len(encode(message))
+        spans.append((start, end))
+        start = end
+    return spans

@@ -161,12 +161,12 @@ def _modifier_argument(kind: str, table: dict[str, object]) -> dict[str, object]
     if kind not in MODIFIER_KINDS:
         return table
     table = dict(table)
-    argument = table.pop("argument", DEFAULT_FRAGMENTS if kind == "fragments" else None)
-    if argument is None:
-        raise OutcomeError("delay needs its seconds: delay:2 or delay:1-3")
-    if kind in table:
+    if "argument" in table and kind in table:
         raise OutcomeError(f"{kind} given twice")
-    table[kind] = argument
+    if kind not in table:  # delay:2 as text, or {outcome = "delay", delay = 2} as a table
+        table[kind] = table.pop("argument", DEFAULT_FRAGMENTS if kind == "fragments" else None)
+    if table[kind] is None:
+        raise OutcomeError("delay needs its seconds: delay:2 or delay:1-3")
     return table
 
 
@@ -187,7 +187,14 @@ def _granted(value: object) -> str | None:
         granted = Decimal(number)
     except InvalidOperation:
         granted = None
-    if granted is None or not granted.is_finite() or granted <= 0 or (text.endswith("%") and granted >= 100):
+    too_large = granted is not None and granted.is_finite() and granted.adjusted() >= 12  # CB holds 12 digits
+    if (
+        granted is None
+        or not granted.is_finite()
+        or granted <= 0
+        or too_large
+        or (text.endswith("%") and granted >= 100)
+    ):
         raise OutcomeError(f"partial {text!r} is neither an amount such as 10.00 nor a share such as 50%")
     return text
 

@@ -216,9 +216,13 @@ class TerminalConnection(protocol.Protocol):
             self._journal_without_answer(event.records, None, why)
 
     def _journal_without_answer(self, request: Message, plan: Plan | None, why: str) -> None:
+        sent = None
+        if plan is not None and plan.outcome.kind == "pending" and self.interim is not None:
+            sent, self.interim = encode(self.interim), None  # the POS did get the interim AE=11
+            why = why.replace("the answer", "the final answer") + ", interim AE=11 sent"
         note = f"{why} ({plan.outcome if plan else 'not planned yet'})"
         log.info("%s %s: %s", self, display.summary(request), note)
-        self.factory.record(self, request=request, answer=None, plan=plan, note=note)
+        self.factory.record(self, request=request, answer=sent, plan=plan, note=note)
 
     # -- input
 
@@ -384,6 +388,7 @@ class TerminalConnection(protocol.Protocol):
         journaled = data
         if outcome.kind == "pending" and self.interim is not None and data is not None:
             journaled = encode(self.interim) + data  # what the POS got for this request, both answers
+        self.interim = None
         self.phase = Phase.SENDING
         written = self.factory.record(self, request=request, answer=journaled, plan=self.plan)
         if written is None:

@@ -36,6 +36,7 @@ from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message
 from .scenarios import Scenario
 
+PARTIAL_ACTIONS = frozenset({codes.DEBIT.code, codes.DEFERRED.code})  # what a bank may authorise in part
 PADDED_WIDTH = 12  # CB of the outcome padded-amount: as wide as CB goes
 # what follows the AF code in an extended-af answer (docs/protocol.md §8.3): CB2A response code and message
 CB2A_EXTENSIONS = {
@@ -331,8 +332,8 @@ class Terminal:
     def _granted(request: dict[str, str], outcome: Outcome) -> int:
         """Minor units authorised: all that was asked, or less with a partial authorisation (at least 1)."""
         asked = int(request["CB"])
-        if outcome.kind != "partial" or outcome.amount is None:
-            return asked
+        if outcome.kind != "partial" or outcome.amount is None or request["CD"] not in PARTIAL_ACTIONS:
+            return asked  # a refund or a cancellation is for its whole amount
         if outcome.amount.endswith("%"):
             granted = int(asked * Decimal(outcome.amount[:-1]) / 100)
         else:

@@ -184,3 +184,36 @@ def test_af_is_its_code_then_the_cb2a_extension_field_by_field():
     }  # fmt: skip
     assert complement("04") == {"code": "04", "meaning": "refused", "extension": None, "fields": None}
     assert complement("04" + "X" * 40)["fields"] is None  # longer than the CB2A layout: shown as it is
+
+
+def test_a_failure_with_asked_tickets_waits_for_its_ticket():
+    with_ticket = build_request("debit", Decimal("112.45"), EUR, ticket="customer")
+    refused = encode(with_ticket).replace(b"CK003100", b"") + b"AE00201AF00204"
+    assert read(refused, request=with_ticket).progress is Progress.QUIET
+    assert read(refused + b"ZT017CK003100AK004QUJD", request=with_ticket).progress is Progress.COMPLETE
+
+
+@pytest.mark.parametrize("stray", [b"\r\n", b"\x00", b"\r\n\r\n"])
+def test_stray_bytes_after_an_interim_answer_do_not_hide_the_final_one(stray):
+    reader = read(INTERIM + stray)
+    assert reader.progress is Progress.WAITING and reader.awaiting_final
+    assert reader.receive(SUCCESS + b"\r\n") is Progress.COMPLETE
+    assert encode(reader.interim) == INTERIM and encode(reader.final) == SUCCESS and reader.trailing == b"\r\n"
+
+
+def test_a_cr_alone_after_the_answer_waits_a_quiet_time_for_its_lf():
+    reader = read(REFUSED + b"\r")
+    assert reader.progress is Progress.QUIET
+    assert reader.receive(b"\n") is Progress.COMPLETE and reader.trailing == b"\r\n"
+
+
+def test_a_stray_record_start_after_a_whole_answer_is_trailing_after_the_quiet_time():
+    reader = read(REFUSED + b"0")
+    assert reader.progress is Progress.QUIET and reader.usable and reader.trailing == b"0"
+    assert not read(SUCCESS[:-3]).usable  # but a record of the answer itself cut: malformed
+
+
+def test_a_partial_success_to_a_request_without_currency_does_not_crash():
+    without_ce = [(tag, value) for tag, value in DEBIT if tag != "CE"]
+    answer = decode(SUCCESS.replace(b"CB00511245", b"CB0041000"))
+    assert partial(without_ce, answer)["currency"] == "?"

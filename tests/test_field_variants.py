@@ -92,3 +92,8 @@ def test_the_interim_answer_of_a_pending_transaction_is_ae_11():
     term = Terminal(TerminalSettings(profile="payxpert"))
     interim = term.interim(decode(AKRETION + b"CK003100"))
     assert encode(interim).startswith(b"CZ0040320") and dict(interim)["AE"] == "11" and "CK" not in dict(interim)
+
+
+def test_partial_applies_to_debits_only_a_refund_or_cancellation_is_whole():
+    refund = AKRETION.replace(b"CD0010", b"CD0011")
+    assert answer(refund, "partial:10.00")["CB"] == "11245"

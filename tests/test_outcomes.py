@@ -3,7 +3,7 @@
 import pytest
 from helpers import REQUEST, WAIT, InProcessTerminal, Pos, client, read_until_closed
 
-from caisse_ap_ip.outcomes import GARBAGE, Outcome, OutcomeError, parse, split, truncate, with_modifiers
+from caisse_ap_ip.outcomes import GARBAGE, Outcome, OutcomeError, coerce, parse, split, truncate, with_modifiers
 from caisse_ap_ip.protocol import decode
 from caisse_ap_ip.server import Limits
 
@@ -47,11 +47,18 @@ def test_outcomes_are_parsed_from_text(text, expected):
         ("delay", "delay needs its seconds"),
         ("delay:2 delay=3", "delay given twice"),
         ("fragments:0", "at least 1"),
+        ("partial:1e999999", "neither an amount"),
+        ("partial:1000000000000", "neither an amount"),
     ],
 )
 def test_bad_outcomes_say_what_is_wrong(text, message):
     with pytest.raises(OutcomeError, match=message):
         parse(text)
+
+
+def test_modifier_kinds_in_table_form():
+    assert coerce({"outcome": "fragments", "fragments": 4}) == Outcome(fragments=4)
+    assert coerce({"outcome": "delay", "delay": 2}) == Outcome(delay=(2.0, 2.0))
 
 
 def test_modifiers_are_added_to_any_outcome_and_checked():

@@ -597,3 +597,14 @@ def test_after_answer_n_seconds_overrides_the_profile():
     assert pos.fields()["AE"] == "10" and not pos.closed
     server.advance(4)
     assert pos.closed
+
+
+def test_a_pos_leaving_during_a_pending_transaction_is_journaled_with_the_interim_it_got():
+    server = InProcessTerminal(duration=5, outcome=parse("pending"))
+    pos = server.connect()
+    pos.send(REQUEST)
+    server.advance(1)
+    pos.reset()
+    server.advance(0)
+    (entry,) = server.entries()
+    assert entry["answer"] == (REQUEST + b"AE00211").decode() and "interim AE=11 sent" in entry["outcome"]
