@@ -241,14 +241,11 @@ class TerminalConnection(protocol.Protocol):
         self._pump()
 
     def __conform__(self, interface):
-        """Twisted asks at EOF whether we take half-closes: only while a request is in progress,
-        since its plain close costs one reactor round less on every connection."""
-        if interface is IHalfCloseableProtocol and self.phase is not Phase.REFUSED and self._in_progress():
+        """Twisted asks at EOF whether we take half-closes: always, since answers may still be on their way out
+        (a POS that sends many requests then shuts its side down must get them all before the close)."""
+        if interface is IHalfCloseableProtocol and self.phase is not Phase.REFUSED:
             return self
         return None
-
-    def _in_progress(self) -> bool:
-        return self.phase is not Phase.READING or self.assembly.holds_bytes
 
     def readConnectionLost(self) -> None:
         """The POS has sent all it will send: answer what it sent, then close."""

@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REQUEST, SERVER_SCRIPT, WAIT, InProcessTerminal, ServerProcess, read_answers
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, InProcessTerminal, ServerProcess, read_answers, read_until_closed
+from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from caisse_ap_ip.outcomes import parse
 from caisse_ap_ip.protocol import decode, encode
@@ -608,3 +609,17 @@ def test_a_pos_leaving_during_a_pending_transaction_is_journaled_with_the_interi
     server.advance(0)
     (entry,) = server.entries()
     assert entry["answer"] == (REQUEST + b"AE00211").decode() and "interim AE=11 sent" in entry["outcome"]
+
+
+def test_many_requests_then_a_half_close_get_every_answer_before_the_close(fast_server):
+    """Over a real socket: answers still in the transport's buffer at EOF must leave before the close."""
+    with fast_server.connect() as sock:
+        sock.sendall(REQUEST * 300)
+        sock.shutdown(socket.SHUT_WR)
+        received = read_until_closed(sock)
+    assert received.count(b"AE00210") == 300 and received.startswith(REQUEST)
+
+
+def test_half_closes_are_taken_whatever_the_phase():
+    pos = InProcessTerminal().exchange()
+    assert IHalfCloseableProtocol(pos.connection, None) is pos.connection
