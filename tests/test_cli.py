@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CLIENT_SCRIPT, WAIT, answering, client, fake_terminal, read_request
+from helpers import CLIENT_SCRIPT, REQUEST, WAIT, answering, client, fake_terminal, read_request
 
 
 def test_success_exits_0_and_explains_every_tag(fast_server):
@@ -145,7 +145,7 @@ def test_both_scripts_report_their_version():
         assert result.returncode == 0 and result.stdout.split()[-1].count(".") == 2
 
 
-ECHO = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
+ECHO = REQUEST
 CARD = b"CC003001CI0011AC006583014AA016497010######4127AI014A0000000421010AB0042612CF0101010000000CG006424242"
 
 

@@ -4,12 +4,13 @@ import random
 from datetime import datetime
 
 import pytest
+from helpers import REQUEST
 
 from caisse_ap_ip.outcomes import parse
 from caisse_ap_ip.protocol import decode, encode
 from caisse_ap_ip.terminal import Terminal, TerminalSettings
 
-AKRETION = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
+AKRETION = REQUEST  # the original client's request
 
 
 def answer(frame: bytes, outcome: str = "answer", **settings) -> dict[str, str]:

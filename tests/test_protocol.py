@@ -2,12 +2,12 @@ import contextlib
 import itertools
 
 import pytest
+from helpers import REQUEST
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from caisse_ap_ip.protocol import FrameDecoder, FrameError, decode, encode, encode_record, serial_framing
 
-REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
 RECORDS = [
     ("CZ", "0300"),
     ("CJ", "012345678901"),

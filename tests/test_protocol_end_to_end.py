@@ -7,13 +7,11 @@ import sys
 import threading
 
 import pytest
-from helpers import SERVER_SCRIPT, WAIT, ServerProcess, client, fake_terminal, read_answers
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, client, fake_terminal, read_answers
 
 from caisse_ap_ip.client import build_request
 from caisse_ap_ip.codes import ACTION_CODES
 from caisse_ap_ip.protocol import encode
-
-REQUEST = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
 
 
 def run_json(port, *args) -> tuple[int, dict]:

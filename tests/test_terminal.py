@@ -4,13 +4,14 @@ import random
 from datetime import datetime
 
 import pytest
+from helpers import REQUEST as REQUEST_BYTES
 
 from caisse_ap_ip.cards import PAYMENT_TYPES, pan
 from caisse_ap_ip.protocol import decode, encode
 from caisse_ap_ip.terminal import Terminal, TerminalSettings
 
-REQUEST = decode(b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245")
-ECHO = b"CZ0040300CJ012012345678901CA00201CE003978BA0010CD0010CB00511245"
+ECHO = REQUEST_BYTES
+REQUEST = decode(REQUEST_BYTES)
 
 
 def terminal(**settings) -> Terminal:
