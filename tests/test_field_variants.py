@@ -4,7 +4,7 @@ import random
 from datetime import datetime
 
 import pytest
-from helpers import REQUEST
+from helpers import REQUEST, InProcessTerminal
 
 from caisse_ap_ip.outcomes import parse
 from caisse_ap_ip.protocol import decode, encode
@@ -98,3 +98,10 @@ def test_the_interim_answer_of_a_pending_transaction_is_ae_11():
 def test_partial_applies_to_debits_only_a_refund_or_cancellation_is_whole():
     refund = AKRETION.replace(b"CD0010", b"CD0011")
     assert answer(refund, "partial:10.00")["CB"] == "11245"
+
+
+@pytest.mark.parametrize("frame", VARIANTS.values(), ids=VARIANTS)
+def test_variants_through_the_network_layer_too(frame):
+    lenient = InProcessTerminal().exchange(frame).fields()
+    strict = InProcessTerminal(strict=True).exchange(frame).fields()
+    assert lenient["AE"] == "10" and (strict["AE"], strict["AF"]) == ("01", "09")
