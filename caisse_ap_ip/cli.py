@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from collections.abc import Callable
 
 from . import options
@@ -54,5 +56,26 @@ def add_log_level(parser: argparse.ArgumentParser) -> None:
     )
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+TONE_COLOURS = {"success": "\x1b[32m", "failure": "\x1b[31m", "other": "\x1b[33m"}  # green, red, yellow
+
+
+class _ColouredResults(logging.Formatter):
+    """Colours the lines that carry a result's tone (the server's transaction lines)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        colour = TONE_COLOURS.get(getattr(record, "tone", None))
+        return f"{colour}{text}\x1b[0m" if colour else text
+
+
+def formatter_for(stream) -> logging.Formatter:
+    """Colours on a terminal, unless NO_COLOR is set (https://no-color.org); plain text elsewhere."""
+    coloured = stream.isatty() and not os.environ.get("NO_COLOR")
+    return (_ColouredResults if coloured else logging.Formatter)(LOG_FORMAT)
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=LOG_LEVELS[level], format="%(asctime)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter_for(sys.stderr))
+    logging.basicConfig(level=LOG_LEVELS[level], handlers=[handler])

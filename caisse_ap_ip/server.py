@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from twisted.internet import defer, protocol, task
 from twisted.internet.interfaces import IHalfCloseableProtocol
 
-from . import display
+from . import activity, display
 from .assembly import Request, RequestAssembly, Wait
 from .journal import Journal
 from .outcomes import ANSWERING, CRLF, GARBAGE, split, truncate
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode, serial_framing
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode, serial_framing, walk
 from .terminal import Plan, Reply, Terminal
 
 log = logging.getLogger("caisse_ap_ip.server")
 
+TROUBLE = ("malformed", "timed out", "Concert V2")  # notes of requests that could not be read
 MAX_PIPELINED = 16  # whole requests read ahead on one connection before we stop reading it
 
 
@@ -178,7 +179,8 @@ class TerminalConnection(protocol.Protocol):
         self.address = getattr(self.transport, "client", None) or self.transport.getPeer()  # (host, port, ...)
         if factory.active >= factory.limits.max_connections:
             self.phase = Phase.REFUSED
-            log.warning("%s refused: already %d connections (--max-connections)", self, factory.active)
+            if factory.warnings.allow("refused connections"):
+                log.warning("%s refused: already %d connections (--max-connections)", self, factory.active)
             self.transport.abortConnection()
             return
         now = factory.reactor.seconds()
@@ -221,7 +223,6 @@ class TerminalConnection(protocol.Protocol):
             sent, self.interim = encode(self.interim), None  # the POS did get the interim AE=11
             why = why.replace("the answer", "the final answer") + ", interim AE=11 sent"
         note = f"{why} ({plan.outcome if plan else 'not planned yet'})"
-        log.info("%s %s: %s", self, display.summary(request), note)
         self.factory.record(self, request=request, answer=sent, plan=plan, note=note)
 
     # -- input
@@ -285,7 +286,7 @@ class TerminalConnection(protocol.Protocol):
             elif event.error.offset == 0 and (serial := serial_framing(self.opening)):
                 self._refuse_serial(serial)
             else:
-                self._give_up(event.records, f"malformed: {event.error}", "malformed request (%s)", event.error)
+                self._give_up(event.records, f"malformed: {event.error}")
 
     def _assembly_time_up(self) -> None:
         """Judged at the next reactor turn, not now: bytes already received (after a stall, say) are read first,
@@ -311,10 +312,7 @@ class TerminalConnection(protocol.Protocol):
             self._watch_request_deadline()
             return
         timeout = self.factory.limits.request_timeout
-        self._give_up(
-            self.assembly.unfinished, f"timed out: not whole after {timeout:g} s (--request-timeout)",
-            "request not whole %g s after its first byte (--request-timeout)", timeout,
-        )  # fmt: skip
+        self._give_up(self.assembly.unfinished, f"timed out: not whole after {timeout:g} s (--request-timeout)")
 
     # -- a request, from taken to answered
 
@@ -338,13 +336,13 @@ class TerminalConnection(protocol.Protocol):
         self._pump()
 
     def refuse_busy(self, request: Message) -> None:
-        log.info("%s %s: refused, the terminal is busy", self, display.summary(request))
+        log.debug("%s %s: refused, the terminal is busy", self, display.summary(request))
         answer = encode(self.factory.terminal.busy(request))
         self.factory.record(self, request=encode(request), answer=answer, note="busy: refused")
         self.transport.write(answer)
 
     def ignore_busy(self, request: Message) -> None:
-        log.info("%s %s: ignored, the terminal is busy", self, display.summary(request))
+        log.debug("%s %s: ignored, the terminal is busy", self, display.summary(request))
         self.factory.record(self, request=encode(request), answer=None, note="busy: ignored")
 
     def _plan(self, request: Message) -> None:
@@ -406,15 +404,15 @@ class TerminalConnection(protocol.Protocol):
         outcome = self.plan.outcome
         if outcome.kind == "silent":
             self.phase = Phase.SILENCED  # the terminal never answers again on this connection
-            log.info("%s %s: silent", self, display.summary(request))
+            log.debug("%s %s: silent", self, display.summary(request))
             return
         if data is None:  # close or reset
-            log.info("%s %s: %s without answering", self, display.summary(request), outcome.kind)
+            log.debug("%s %s: %s without answering", self, display.summary(request), outcome.kind)
             self._finished()
             self._close() if outcome.kind == "close" else self._reset()
             return
         if reply is None:
-            log.info("%s %s: answered garbage", self, display.summary(request))
+            log.debug("%s %s: answered garbage", self, display.summary(request))
         else:
             self._log(request, reply)
         if outcome.kind == "truncated":
@@ -460,20 +458,18 @@ class TerminalConnection(protocol.Protocol):
 
     # -- the end of a connection
 
-    def _give_up(self, records: Message, note: str, why: str, *args) -> None:
+    def _give_up(self, records: Message, note: str) -> None:
         """Answer what was read of a request AF=09, journal it and close: the connection cannot go on."""
         answer = encode(self.factory.terminal.reject(records))
         self.received_at = self.factory.reactor.seconds()
         self.factory.record(self, request=encode(records), answer=answer, note=note)
         self.transport.write(answer)
-        log.warning("%s " + why + ": answered AF=09 and closed", self, *args)
         self._close()
 
     def _refuse_serial(self, what: str) -> None:
         """The older serial protocol on the IP port: no TLV answer means anything to it, so say so and close."""
         self.received_at = self.factory.reactor.seconds()
         self.factory.record(self, request=self.opening, answer=None, note=what)
-        log.warning("%s sent %s: closed", self, what)
         self._close()
 
     def _close(self) -> None:
@@ -517,6 +513,8 @@ class TerminalFactory(protocol.Factory):
         self.waiting: deque[TerminalConnection] = deque()  # --busy queue: connections waiting for the terminal
         self._waking = False  # release() is handing the terminal to waiting connections
         # one sweep for idle connections: a timer per connection cost ~5 us on every transaction
+        self.warnings = activity.WarningLimiter(reactor.seconds)
+        self.show_name = False  # with several terminals, lines say which one
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
 
@@ -526,11 +524,24 @@ class TerminalFactory(protocol.Factory):
             self.name, connection.journal_id, connection.address, connection.received_at, self.reactor.seconds(),
             request, answer, note or plan.outcome, plan.rule if plan else None,
         )  # fmt: skip
+        self._log_transaction(connection, request, answer, note or plan.outcome)
         if self.listeners:
             listeners, self.listeners = self.listeners, []
             for listener in listeners:
                 listener(transaction_id)
         return written
+
+    def _log_transaction(self, connection: TerminalConnection, request, answer: bytes | None, note) -> None:
+        """One line per transaction at info; what went wrong with the request itself at warning, summarised
+        when it floods."""
+        trouble = isinstance(note, str) and note.startswith(TROUBLE)
+        level = logging.WARNING if trouble else logging.INFO
+        if not log.isEnabledFor(level) or (trouble and not self.warnings.allow("malformed requests")):
+            return
+        records = walk(request)[0][:1] if isinstance(request, bytes) else [request]
+        took = self.reactor.seconds() - connection.received_at
+        line, tone = activity.transaction_line(connection.peer, records[0] if records else [], answer, note, took)
+        log.log(level, "%s%s", f"terminal {self.name} " if self.show_name else "", line, extra={"tone": tone})
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:
         """The first journal entry with an id above ``after``: at once if there is one, else when it comes,
@@ -612,6 +623,8 @@ class TerminalFactory(protocol.Factory):
             self.idle_sweep.stop()
 
     def _close_idle_connections(self) -> None:
+        for summary in self.warnings.summaries():
+            log.warning("%s", summary)
         now = self.reactor.seconds()
         for connection in [c for c in self.connections if c.is_idle(now)]:
             connection.close_idle()

@@ -113,10 +113,13 @@ class Simulator:
         self.ports = args.terminals if isinstance(args.terminals, list) else _consecutive(args.port, args.terminals)
         terminals = [self._terminal(index) for index in range(len(self.ports))]  # a bad scenario raises here
         self.journal = journal.Journal(args.journal, args.journal_cap, reactor)
-        self.terminals = [
-            TerminalHandle(TerminalFactory(terminal, self._limits(), reactor, self.journal, name=str(number)))
+        factories = [
+            TerminalFactory(terminal, self._limits(), reactor, self.journal, name=str(number))
             for number, terminal in enumerate(terminals, 1)
         ]
+        for factory in factories:
+            factory.show_name = len(factories) > 1  # log lines then say which terminal
+        self.terminals = [TerminalHandle(factory) for factory in factories]
         self.listening: list = []
         self.control_listening = None
 

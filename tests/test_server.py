@@ -6,6 +6,7 @@ In process, the protocol and factory run on fake transports and a task.Clock
 """
 
 import logging
+import re
 import signal
 import socket
 import subprocess
@@ -118,8 +119,9 @@ def test_debug_logs_every_transaction_tag_by_tag(terminal_server):
     assert "AE  action status" in log
 
 
-def test_info_logs_no_line_per_transaction_but_anomalies(terminal_server):
-    server = terminal_server("-d", "0", "-l", "info")
+@pytest.mark.parametrize("level", ["info", "warn"])
+def test_info_logs_one_line_per_transaction_and_warn_only_what_went_wrong(terminal_server, level):
+    server = terminal_server("-d", "0", "-l", level)
     with server.connect() as sock:
         sock.sendall(REQUEST)
         read_answers(sock)
@@ -128,9 +130,12 @@ def test_info_logs_no_line_per_transaction_but_anomalies(terminal_server):
         while sock.recv(4096):
             pass
     log = server.stderr()
-    assert "terminal ready: success (cbcontact) after 0 s, contract 424242" in log
-    assert "debit 112.45 EUR" not in log
-    assert "malformed request (non-ASCII byte at byte 0): answered AF=09 and closed" in log
+    line = re.search(
+        r"INFO 127\.0\.0\.1:\d+ POS 01 debit 112\.45 EUR: success CB/Visa/Mastercard contact, auth \d{6} in", log
+    )
+    assert bool(line) == (level == "info")
+    assert ("terminal ready: success (cbcontact) after 0 s, contract 424242" in log) == (level == "info")
+    assert re.search(r"WARNING 127\.0\.0\.1:\d+: malformed: non-ASCII byte at byte 0 \(AF=09\) in", log)
 
 
 def test_busy_modes_are_named_and_described():
@@ -329,7 +334,7 @@ def test_a_request_not_whole_within_the_request_timeout_gets_af_09_and_the_line_
     assert pos.received == b"CZ0040300" + AF_09 and pos.closed
     (entry,) = server.entries()
     assert entry["request"] == "CZ0040300" and "--request-timeout" in entry["outcome"]
-    assert "request not whole 30 s after its first byte (--request-timeout)" in caplog.text
+    assert ": timed out: not whole after 30 s (--request-timeout) (AF=09)" in caplog.text
 
 
 def test_a_slow_request_within_the_request_timeout_is_answered_and_each_request_has_its_own():
