@@ -72,6 +72,7 @@ def throughput_rows(seconds: float, rounds: int) -> list[str]:
     """Servers take turns, ``rounds`` times, so that a noisy neighbour hurts them alike; medians are reported."""
     servers = {
         "bare answerer": start([sys.executable, str(ROOT / "bench" / "bare_answerer.py")]),
+        "simulator -d 0 -l warn": simulator("-d", "0", "-l", "warn"),
         "simulator -d 0": simulator("-d", "0"),
         "simulator -d 0 -l debug": simulator("-d", "0", "-l", "debug"),
     }
