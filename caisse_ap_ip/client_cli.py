@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -189,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     tickets = display.tickets(exchange.answer)
     if args.ticket_out and tickets:
         args.ticket_out.write_text("\n".join(ticket["text"] for ticket in tickets), encoding="utf-8")
-    print(json.dumps(report.as_json()) if args.json else report.as_text())
+    try:
+        print(json.dumps(report.as_json()) if args.json else report.as_text(), flush=True)
+    except BrokenPipeError:  # the reader (head, grep -q) has had enough: the exit code still says it all
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return report.exit_code
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -41,18 +42,24 @@ def show_journal(argv: list[str]) -> int:
     except (FileNotFoundError, sqlite3.DatabaseError) as error:
         print(f"caisse-ap-ip-server journal: {args.path}: {error}", file=sys.stderr)
         return cli.EXIT_USAGE
-    for entry in entries:
-        if args.json:
-            print(json.dumps(entry))
-            continue
-        when = datetime.fromtimestamp(entry["received"]).isoformat(sep=" ", timespec="milliseconds")
-        took = entry["acted"] - entry["received"]
-        answer = entry["answer"] if entry["answer"] is not None else "(no answer)"
-        print(f"#{entry['id']} {when} terminal {entry['terminal']} {entry['peer']} {entry['outcome']}"
-              f"{' [' + entry['rule'] + ']' if entry['rule'] else ''} after {took:.3f} s")  # fmt: skip
-        print(f"  -> {entry['request']}")
-        print(f"  <- {answer}")
+    try:
+        for entry in entries:
+            print(json.dumps(entry) if args.json else _journal_text(entry))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (head, less) has had enough: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return cli.EXIT_SUCCESS
+
+
+def _journal_text(entry: dict) -> str:
+    when = datetime.fromtimestamp(entry["received"]).isoformat(sep=" ", timespec="milliseconds")
+    took = entry["acted"] - entry["received"]
+    answer = entry["answer"] if entry["answer"] is not None else "(no answer)"
+    rule = f" [{entry['rule']}]" if entry["rule"] else ""
+    return (
+        f"#{entry['id']} {when} terminal {entry['terminal']} {entry['peer']} {entry['outcome']}{rule} "
+        f"after {took:.3f} s\n  -> {entry['request']}\n  <- {answer}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

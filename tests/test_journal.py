@@ -98,3 +98,24 @@ def test_the_journal_command_says_when_there_is_no_journal(tmp_path):
     not_sqlite = tmp_path / "text.db"
     not_sqlite.write_text("hello")
     assert show(not_sqlite).returncode == 2
+
+
+def test_the_journal_command_read_by_head_stops_quietly(tmp_path):
+    """`journal PATH | head -1`: the reader leaves early; that is no error and no traceback."""
+    import sqlite3
+
+    from caisse_ap_ip import journal
+
+    path = tmp_path / "shop.db"
+    db = sqlite3.connect(path)
+    db.executescript(journal.SCHEMA)
+    rows = [(n, "1", 1, "127.0.0.1:1", 0.0, 0.0, REQUEST, REQUEST + b"AE00210", "answer", None) for n in range(1, 5001)]
+    db.executemany(journal.INSERT_TRANSACTION, rows)
+    db.commit()
+    db.close()
+    command = [sys.executable, str(SERVER_SCRIPT), "journal", str(path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("#1 ")
+    process.stdout.close()  # as head does after its line
+    _, stderr = process.communicate(timeout=WAIT)
+    assert process.returncode == 0 and "Traceback" not in stderr
