@@ -228,23 +228,13 @@ def _amount_differs(sent: str, got: str, mode: str) -> bool:
     return int(sent) != int(got)
 
 
-# CB2A sub-fields that may follow the two-digit code of AF (docs/protocol.md §8.3): (name, width)
-AF_EXTENSION = (
-    ("response_code", "authorisation response code (CB2A field 39)", 2),
-    ("message", "message for the initiator (CB2A field 44-BC)", 21),
-    ("check_results", "acceptor check results (CB2A field 55-DF70)", 2),
-    ("non_completion", "reason for non-completion (CB2A field 58-FF50)", 2),
-)
-AF_EXTENSION_SIZE = sum(width for _, _, width in AF_EXTENSION)
-
-
 def complement(af: str) -> dict[str, object]:
     """An AF value read as a POS should: the code is its first two characters, the rest the CB2A extension."""
     extension = af[2:]
     fields = None
-    if extension and len(extension) <= AF_EXTENSION_SIZE:
+    if extension and len(extension) <= codes.AF_EXTENSION_SIZE:
         fields, start = {}, 0
-        for key, _, width in AF_EXTENSION:
+        for key, _, width in codes.AF_EXTENSION:
             fields[key] = extension[start : start + width].strip() or None
             start += width
     return {"code": af[:2], "meaning": codes.complement_meaning(af), "extension": extension or None, "fields": fields}

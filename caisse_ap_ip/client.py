@@ -120,7 +120,7 @@ def transact(
     """
     request_bytes = request if isinstance(request, bytes) else encode(request)
     if expectation is None:
-        expectation = Expectation.of(request if not isinstance(request, bytes) else _decoded(request))
+        expectation = Expectation.of(records_of(request))
     where = f"{host}:{port}"
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
@@ -218,7 +218,10 @@ def _exchange(request, request_bytes, reader: AnswerReader, wait: _Wait, closed:
     )
 
 
-def _decoded(request: bytes) -> Message | None:
+def records_of(request: Message | bytes) -> Message | None:
+    """The records of a request, given as records or as raw bytes (None if those are no valid frame)."""
+    if not isinstance(request, bytes):
+        return request
     try:
         return decode(request)
     except FrameError:

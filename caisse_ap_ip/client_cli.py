@@ -19,6 +19,7 @@ from .client import (
     ClientError,
     Exchange,
     build_request,
+    records_of,
     transact,
     with_records,
 )
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli.setup_logging(args.log_level)
     request = request_from(args, parser)
-    records = _records(request)
+    records = records_of(request)
     where = f"{args.destination}:{args.port}"
     progress = _progress_line(args)
     try:
@@ -222,19 +223,10 @@ def _progress_line(args: argparse.Namespace) -> _ProgressLine | None:
     return None if quiet or not sys.stderr.isatty() else _ProgressLine(sys.stderr)
 
 
-def _records(request: Message | bytes) -> Message | None:
-    if not isinstance(request, bytes):
-        return request
-    try:
-        return decode(request)
-    except FrameError:
-        return None
-
-
 def _report_error(args, where, request, message, exchange: Exchange | None = None) -> int:
     print(f"{PROG}: {message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_Report(where, request, _records(request), exchange).as_json(error=message)))
+        print(json.dumps(_Report(where, request, records_of(request), exchange).as_json(error=message)))
     return cli.EXIT_NO_ANSWER
 
 
@@ -323,7 +315,7 @@ def _extension_lines(af: str | None) -> list[str]:
     read = answers.complement(af)
     if read["fields"] is None:
         return [f"AF extension after the code {read['code']}: {read['extension']!r}"]
-    names = {key: name for key, name, _ in answers.AF_EXTENSION}
+    names = {key: name for key, name, _ in codes.AF_EXTENSION}
     shown = [f"{names[key]} {value!r}" for key, value in read["fields"].items() if value]
     return [f"AF extension after the code {read['code']}: {'; '.join(shown) or 'blank'}"]
 

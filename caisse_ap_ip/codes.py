@@ -111,6 +111,21 @@ FAILURE_TYPES = {name: _NAMED[name] for name in _ORIGINAL_FAILURES} | {
 DEFAULT_FAILURE = "abandon"
 
 
+# CB2A sub-fields that may follow the two-digit code of AF (docs/protocol.md §8.3): (key, name, width)
+AF_EXTENSION = (
+    ("response_code", "authorisation response code (CB2A field 39)", 2),
+    ("message", "message for the initiator (CB2A field 44-BC)", 21),
+    ("check_results", "acceptor check results (CB2A field 55-DF70)", 2),
+    ("non_completion", "reason for non-completion (CB2A field 58-FF50)", 2),
+)
+AF_EXTENSION_SIZE = sum(width for _, _, width in AF_EXTENSION)
+
+
+def af_extension(**fields: str) -> str:
+    """The sub-fields after an AF code, each space-padded to its width (missing ones are spaces)."""
+    return "".join(fields.get(key, "")[:width].ljust(width) for key, _, width in AF_EXTENSION)
+
+
 class CodeError(ValueError):
     """A name or code the protocol does not define."""
 

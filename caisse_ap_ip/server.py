@@ -27,7 +27,6 @@ from .terminal import Plan, Reply, Terminal
 
 log = logging.getLogger("caisse_ap_ip.server")
 
-TROUBLE = ("malformed", "timed out", "Concert V2")  # notes of requests that could not be read
 MAX_PIPELINED = 16  # whole requests read ahead on one connection before we stop reading it
 
 
@@ -462,14 +461,14 @@ class TerminalConnection(protocol.Protocol):
         """Answer what was read of a request AF=09, journal it and close: the connection cannot go on."""
         answer = encode(self.factory.terminal.reject(records))
         self.received_at = self.factory.reactor.seconds()
-        self.factory.record(self, request=encode(records), answer=answer, note=note)
+        self.factory.record(self, request=encode(records), answer=answer, note=note, unreadable=True)
         self.transport.write(answer)
         self._close()
 
     def _refuse_serial(self, what: str) -> None:
         """The older serial protocol on the IP port: no TLV answer means anything to it, so say so and close."""
         self.received_at = self.factory.reactor.seconds()
-        self.factory.record(self, request=self.opening, answer=None, note=what)
+        self.factory.record(self, request=self.opening, answer=None, note=what, unreadable=True)
         self._close()
 
     def _close(self) -> None:
@@ -518,23 +517,25 @@ class TerminalFactory(protocol.Factory):
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
 
-    def record(self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None):
-        """Journal one transaction; returns None if it is written, or a Deferred that fires once it is."""
+    def record(
+        self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None, unreadable=False
+    ):
+        """Journal one transaction and log its line (at warning if the request could not be read); returns None
+        if it is written, or a Deferred that fires once it is."""
         transaction_id, written = self.journal.record(
             self.name, connection.journal_id, connection.address, connection.received_at, self.reactor.seconds(),
             request, answer, note or plan.outcome, plan.rule if plan else None,
         )  # fmt: skip
-        self._log_transaction(connection, request, answer, note or plan.outcome)
+        self._log_transaction(connection, request, answer, note or plan.outcome, unreadable)
         if self.listeners:
             listeners, self.listeners = self.listeners, []
             for listener in listeners:
                 listener(transaction_id)
         return written
 
-    def _log_transaction(self, connection: TerminalConnection, request, answer: bytes | None, note) -> None:
+    def _log_transaction(self, connection: TerminalConnection, request, answer: bytes | None, note, trouble) -> None:
         """One line per transaction at info; what went wrong with the request itself at warning, summarised
         when it floods."""
-        trouble = isinstance(note, str) and note.startswith(TROUBLE)
         level = logging.WARNING if trouble else logging.INFO
         if not log.isEnabledFor(level) or (trouble and not self.warnings.allow("malformed requests")):
             return

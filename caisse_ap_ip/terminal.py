@@ -49,9 +49,9 @@ CB2A_EXTENSIONS = {
 
 
 def cb2a_extension(af: str) -> str:
-    """The 27 characters after a two-digit AF: response code, message (21), check results (2), reason (2)."""
-    response, message = CB2A_EXTENSIONS.get(af, ("  ", codes.STATUS_COMPLEMENTS.get(af, "").upper()[:21]))
-    return f"{response}{message:<21}    "
+    """What an extended-af answer puts after its code: a response code and a message, in the CB2A layout."""
+    response, message = CB2A_EXTENSIONS.get(af, ("", codes.STATUS_COMPLEMENTS.get(af, "").upper()))
+    return codes.af_extension(response_code=response, message=message)
 
 
 IMMEDIATE_MODES = {
