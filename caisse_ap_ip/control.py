@@ -34,10 +34,11 @@ class ControlAPI(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, simulator: Simulator, token: str | None = None):
+    def __init__(self, simulator: Simulator, token: str | None = None, ui=None):
         super().__init__()
         self.simulator = simulator
         self.token = token
+        self.ui = ui  # the web virtual terminal (webui.WebUI), which serves the page's own paths
         self.routes = {
             ("GET", "/health"): self.health,
             ("GET", "/terminals"): self.terminals,
@@ -58,6 +59,8 @@ class ControlAPI(resource.Resource):
         return self.simulator.journal  # the terminals of a process share one journal
 
     def render(self, request):
+        if self.ui is not None and self.ui.claims(request):
+            return self.ui.render(request)
         request.setHeader(b"content-type", b"application/json")
         try:
             self._authorise(request)

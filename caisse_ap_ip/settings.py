@@ -184,6 +184,9 @@ ROWS: tuple[Setting, ...] = (
             about="address of the control API (anyone who reaches it controls the terminal)"),
     startup("control_token", "--control-token", parse=options.text, metavar="TOKEN", shown="none",
             about="the control API then requires the header 'Authorization: Bearer TOKEN'"),
+    startup("ui", "--ui",
+            about="serve the virtual terminal, a web page, on the control API's port (a free one without "
+            "--control-port), printed as 'virtual terminal on http://HOST:PORT/'"),
     limit("max_message_size", "--max-message-size", parse=options.positive_int, metavar="BYTES",
           about="longest request accepted"),
     limit("max_connections", "--max-connections", parse=options.positive_int, metavar="N",

@@ -20,7 +20,7 @@ import random
 from twisted.internet import defer, threads
 from twisted.internet.error import CannotListenError
 
-from . import control, display, journal, outcomes, scenarios, settings
+from . import control, display, events, journal, outcomes, scenarios, settings, webui
 from .outcomes import Outcome
 from .server import Limits, TerminalFactory, listen
 from .terminal import Terminal, TerminalSettings
@@ -113,6 +113,7 @@ class Simulator:
         self.ports = args.terminals if isinstance(args.terminals, list) else _consecutive(args.port, args.terminals)
         terminals = [self._terminal(index) for index in range(len(self.ports))]  # a bad scenario raises here
         self.journal = journal.Journal(args.journal, args.journal_cap, reactor)
+        self.events = events.Events()
         factories = [
             TerminalFactory(terminal, self._limits(), reactor, self.journal, name=str(number))
             for number, terminal in enumerate(terminals, 1)
@@ -165,14 +166,20 @@ class Simulator:
         for handle, port in zip(self.terminals, self.ports, strict=True):
             self.listening.append(self._listen(host, port, lambda p, h=handle: h.listen(p, host)))
         lines = [f"listening on {_address(port)}" for port in self.listening]
-        if self.args.control_port is not None:
-            api = control.ControlAPI(self, self.args.control_token)
-            host = self.args.control_host
-            self.control_listening = self._listen(
-                host, self.args.control_port, lambda p: control.listen(api, p, host, self.reactor)
-            )
-            lines.append(f"control on {_address(self.control_listening)}")
-        return lines
+        return lines + self._start_control()
+
+    def _start_control(self) -> list[str]:
+        """The control API, and the virtual terminal on its port (which then needs no --control-port)."""
+        args = self.args
+        port = 0 if args.control_port is None and args.ui else args.control_port
+        if port is None:
+            return []
+        ui = webui.WebUI(self, args.control_token) if args.ui else None
+        api = control.ControlAPI(self, args.control_token, ui)
+        host = args.control_host
+        self.control_listening = self._listen(host, port, lambda p: control.listen(api, p, host, self.reactor))
+        where = _address(self.control_listening)
+        return [f"control on {where}", *([f"virtual terminal on http://{where}/"] if ui else [])]
 
     @staticmethod
     def _listen(host: str, port: int, start):

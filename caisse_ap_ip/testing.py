@@ -39,7 +39,7 @@ from .outcomes import Outcome
 DEFAULT_OPTIONS = ("-p", "0", "-d", "0")  # an ephemeral port; tests want answers at once unless they say otherwise
 SERVER_COMMAND = (sys.executable, "-m", "caisse_ap_ip.server_cli")
 START_TIMEOUT = 10.0
-_ANNOUNCED = re.compile(r"(?P<what>listening|control) on (?P<host>.+):(?P<port>\d+)")
+_ANNOUNCED = re.compile(r"(?P<what>listening|control) on (?P<host>.+):(?P<port>\d+)|virtual terminal on (?P<url>.+)")
 _reactor_lock = threading.Lock()
 _reactor_thread: threading.Thread | None = None
 
@@ -51,8 +51,9 @@ class TerminalError(RuntimeError):
 class ServerProcess:
     """caisse-ap-ip-server started with ``-p 0`` before ``args``, once it has printed where it listens.
 
-    ``ports`` (``port``, the first) come from its 'listening on' lines, ``control_port`` from 'control on';
-    if it exits or says nothing in time, TerminalError gives its exit status and what it wrote on stderr."""
+    ``ports`` (``port``, the first) come from its 'listening on' lines, ``control_port`` from 'control on',
+    ``ui_url`` from 'virtual terminal on' (with ``--ui``); if it exits or says nothing in time, TerminalError gives
+    its exit status and what it wrote on stderr."""
 
     def __init__(self, *args: str, command=SERVER_COMMAND, timeout: float = START_TIMEOUT, keep_stderr: bool = True):
         self.timeout = timeout
@@ -62,10 +63,10 @@ class ServerProcess:
         self.process = subprocess.Popen([*command, "-p", "0", *args], stdout=subprocess.PIPE, stderr=stderr)
         self._pending = b""
         self.ports: list[int] = []
-        self.host = self.control_host = self.control_port = None
-        count, control = _announcements(args)
+        self.host = self.control_host = self.control_port = self.ui_url = None
+        count, control, ui = _announcements(args)
         deadline = time.monotonic() + timeout
-        while len(self.ports) < count or (control and self.control_port is None):
+        while len(self.ports) < count or (control and self.control_port is None) or (ui and self.ui_url is None):
             self._announced(self._line(deadline))
         self.port = self.ports[0]
 
@@ -73,6 +74,9 @@ class ServerProcess:
         match = _ANNOUNCED.fullmatch(line)
         if not match:
             self._failed(f"unexpected output {line!r}")
+        if match["url"]:
+            self.ui_url = match["url"]
+            return
         host = match["host"].strip("[]")
         if match["what"] == "listening":
             self.host = host
@@ -117,16 +121,17 @@ class ServerProcess:
         return socket.create_connection((self.host, self.port), timeout=self.timeout)
 
 
-def _announcements(args: tuple[str, ...]) -> tuple[int, bool]:
-    """How many 'listening on' lines the options ask for, and whether a 'control on' line follows."""
-    count, control = 1, False
+def _announcements(args: tuple[str, ...]) -> tuple[int, bool, bool]:
+    """How many 'listening on' lines the options ask for, whether a 'control on' line follows, and whether a
+    'virtual terminal on' line follows it."""
+    count, control, ui = 1, False, "--ui" in args
     for index, arg in enumerate(args):
         name, _, value = arg.partition("=")
         if name == "--terminals":
             given = value or (args[index + 1] if index + 1 < len(args) else "1")
             count = len([port for port in given.split(",") if port.strip()]) if "," in given else _whole(given)
         control = control or name == "--control-port"
-    return count, control
+    return count, control or ui, ui
 
 
 def _whole(text: str) -> int:

@@ -1,0 +1,504 @@
+// The virtual terminal's page: the control API over fetch, live events over /events. Plain JavaScript.
+//
+// A payment waiting for a decision ("--outcome ask") shows on the screen; the buttons send the decision
+// (POST /pending/ID); the journal row that follows says what the POS got, and the screen says it in turn.
+
+const TOKEN_KEY = "caisse-ap-ip.token";
+const RESULT_SECONDS = 15; // how long the screen shows a result before going back to idle
+const JOURNAL_ROWS = 200; // rows kept on the page, newest first
+const DECISIONS = {
+  validate: "success", // the configured payment type
+  cancel: "failure:abandon", // AF=11, the red key
+};
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  terminals: [],
+  terminal: null, // the name of the terminal shown
+  pending: [], // every terminal's, oldest first
+  chip: null, // a chip card inserted, waiting for the green key: {id, outcome, scheme}
+  awaiting: null, // a decision sent, its journal row not yet seen
+  result: null, // {verdict, amount, at}
+  lastId: 0, // the newest journal row shown
+  settings: {},
+  form: [], // the rows of /ui/settings.json
+  skew: 0, // this browser's clock minus the server's, in seconds
+  source: null,
+  merchant: "",
+};
+
+const $ = (id) => document.getElementById(id);
+
+// -- building elements from data: text only, never HTML
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "text") node.textContent = value;
+    else if (value === true) node.setAttribute(name, "");
+    else if (value !== false && value != null) node.setAttribute(name, value);
+  }
+  node.append(...children.filter((child) => child != null));
+  return node;
+}
+
+// -- the control API
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function forTerminal(path) {
+  if (state.terminal == null) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}terminal=${encodeURIComponent(state.terminal)}`;
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const init = { method, headers };
+  if (method !== "GET") {
+    headers["content-type"] = "application/json"; // the API refuses a browser's state change without it
+    if (body !== undefined) init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) {
+    await askToken(state.token ? "That token was refused." : "");
+    return api(method, path, body);
+  }
+  const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) throw new ApiError(response.status, data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+// -- the token, asked once per tab
+
+let tokenAsked = null;
+
+function askToken(why) {
+  if (tokenAsked) return tokenAsked;
+  setLink("locked", "token needed");
+  const dialog = $("token-dialog");
+  $("token-error").textContent = why;
+  $("token-input").value = "";
+  tokenAsked = new Promise((resolve) => {
+    $("token-form").addEventListener(
+      "submit",
+      () => {
+        state.token = $("token-input").value;
+        sessionStorage.setItem(TOKEN_KEY, state.token);
+        tokenAsked = null;
+        resolve();
+      },
+      { once: true },
+    );
+  });
+  dialog.addEventListener("cancel", (event) => event.preventDefault(), { once: true }); // nothing works without it
+  dialog.showModal();
+  $("token-input").focus();
+  return tokenAsked;
+}
+
+// -- live events
+
+function setLink(kind, text) {
+  $("link").dataset.state = kind;
+  $("link").textContent = text;
+}
+
+function listen() {
+  if (state.source) state.source.close();
+  const url = state.token ? `/events?token=${encodeURIComponent(state.token)}` : "/events";
+  const source = new EventSource(url);
+  state.source = source;
+  const on = (kind, handler) => source.addEventListener(kind, (event) => handler(JSON.parse(event.data)));
+  on("hello", (data) => {
+    state.skew = Date.now() / 1000 - data.now;
+    setLink("live", "live");
+    refresh();
+  });
+  on("pending", (data) => {
+    state.pending = data.pending;
+    if (state.chip && !state.pending.some((entry) => entry.id === state.chip.id)) state.chip = null;
+    showTerminals();
+    render();
+  });
+  on("decided", (data) => {
+    if (data.terminal !== state.terminal) return;
+    if (!state.awaiting || state.awaiting.id !== data.id) state.awaiting = data;
+    note(`Decided by ${data.by}: ${data.outcome}.`);
+    render();
+  });
+  on("transaction", (data) => data.terminal === state.terminal && newTransactions());
+  on("settings", (data) => data.terminal === state.terminal && loadSettings());
+  on("queue", (data) => data.terminal === state.terminal && loadQueue());
+  source.onerror = () => {
+    setLink("waiting", "reconnecting…");
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => start(), 2000); // refused: ask the API why
+  };
+}
+
+// -- what the screen shows
+
+function currentPending() {
+  return state.pending.find((entry) => entry.terminal === state.terminal) || null;
+}
+
+function frenchAmount(text) {
+  return text ? text.replace(".", ",") : ""; // as the terminal's tickets print it: 12,00 EUR
+}
+
+function records(list) {
+  return Object.fromEntries((list || []).map((record) => [record.tag, record]));
+}
+
+function verdict(row) {
+  const answer = records(row.answer_records);
+  const status = answer.AE && answer.AE.value;
+  const complement = answer.AF ? answer.AF.value.slice(0, 2) : "";
+  if (!row.answer) return { tone: "other", title: "SANS REPONSE", detail: row.outcome, summary: row.outcome };
+  if (status === "10") {
+    const card = answer.CC ? answer.CC.meaning : "";
+    return { tone: "ok", title: "PAIEMENT ACCEPTE", detail: card, summary: `success ${card}`.trim() };
+  }
+  if (status === "11") return { tone: "other", title: "OPERATION EN COURS", detail: "", summary: "acknowledged" };
+  const reason = answer.AF ? `${answer.AF.meaning} (AF=${complement})` : "no reason";
+  const detail = { "08": "TEMPS DEPASSE", "05": "OPERATION INTERDITE", "07": "TERMINAL OCCUPE" }[complement] || "";
+  const title = ["11", "06", "08"].includes(complement) ? "ABANDON" : "PAIEMENT REFUSE";
+  return { tone: "fail", title, detail, summary: reason };
+}
+
+function screenOf(now) {
+  const current = currentPending();
+  if (current) {
+    const amount = frenchAmount(current.amount);
+    if (state.chip && state.chip.id === current.id) {
+      return { tone: "pin", title: state.chip.scheme, amount, message: "SAISISSEZ VOTRE CODE", detail: "* * * *" };
+    }
+    const message = current.check ? "INSEREZ LE CHEQUE" : "INSEREZ OU PRESENTEZ VOTRE CARTE";
+    return { tone: "pay", title: current.description.toUpperCase(), amount, message, detail: waitingNote(current) };
+  }
+  if (state.awaiting) {
+    return { tone: "waiting", title: "", amount: frenchAmount(state.awaiting.amount), message: "VEUILLEZ PATIENTER" };
+  }
+  if (state.result && now - state.result.at < RESULT_SECONDS) {
+    const { tone, title, detail } = state.result.verdict;
+    return { tone, title: "", amount: state.result.amount, message: title, detail };
+  }
+  return { tone: "idle", title: state.merchant, amount: "", message: "EN ATTENTE DE LA CAISSE", detail: "" };
+}
+
+function waitingNote(entry) {
+  const others = state.pending.filter((item) => item.terminal === state.terminal).length - 1;
+  return others > 0 ? `+${others} EN ATTENTE` : "";
+}
+
+function render() {
+  const now = Date.now() / 1000;
+  const shown = screenOf(now);
+  $("screen").dataset.tone = shown.tone;
+  $("screen-title").textContent = shown.title || "";
+  $("screen-amount").textContent = shown.amount || "";
+  $("screen-message").textContent = shown.message || "";
+  $("screen-detail").textContent = shown.detail || "";
+  $("screen-name").textContent = `TERMINAL ${state.terminal ?? ""}`;
+  $("screen-clock").textContent = new Date().toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit" });
+  renderKeys(currentPending(), now);
+}
+
+function renderKeys(current, now) {
+  const check = Boolean(current && current.check);
+  for (const button of document.querySelectorAll("[data-card]")) {
+    button.disabled = !current || check !== button.hasAttribute("data-check");
+  }
+  for (const button of document.querySelectorAll("[data-decision]")) button.disabled = !current;
+  $("key-cancel").disabled = !current;
+  $("key-validate").disabled = !current;
+  $("key-validate").toggleAttribute("data-armed", Boolean(state.chip));
+  $("key-correct").disabled = !state.chip && !state.result;
+  if (current) {
+    const left = Math.max(0, Math.ceil(current.deadline - (now - state.skew)));
+    const chip = state.chip ? "Validate (green) pays with the card in the reader; Correction (yellow) takes it back. " : "";
+    note(`${chip}POS ${current.pos ?? "?"} at ${current.peer} is waiting. No decision: AF=08 in ${left} s.`);
+  } else if (!state.awaiting && !state.result) {
+    note("Waiting for a POS to pay.");
+  }
+}
+
+function note(text) {
+  if ($("screen-note").textContent !== text) $("screen-note").textContent = text;
+}
+
+// -- the buttons
+
+async function decide(outcome) {
+  const current = currentPending();
+  if (!current) return;
+  state.chip = null;
+  try {
+    const answer = await api("POST", `/pending/${current.id}`, { outcome, by: "web" });
+    state.awaiting = answer.decided;
+  } catch (error) {
+    note(error.status === 409 || error.status === 404 ? "Already decided elsewhere." : `Refused: ${error.message}`);
+  }
+  render();
+}
+
+function present(button) {
+  const current = currentPending();
+  if (!current) return;
+  if (button.hasAttribute("data-chip")) {
+    state.chip = { id: current.id, outcome: button.dataset.card, scheme: button.dataset.scheme };
+    render();
+    $("key-validate").focus();
+  } else {
+    decide(button.dataset.card);
+  }
+}
+
+function wireKeys() {
+  for (const button of document.querySelectorAll("[data-card]")) button.addEventListener("click", () => present(button));
+  for (const button of document.querySelectorAll("[data-decision]")) {
+    button.addEventListener("click", () => decide(button.dataset.decision));
+  }
+  $("key-cancel").addEventListener("click", () => decide(DECISIONS.cancel));
+  $("key-validate").addEventListener("click", () => decide(state.chip ? state.chip.outcome : DECISIONS.validate));
+  $("key-correct").addEventListener("click", () => {
+    if (state.chip) state.chip = null;
+    else state.result = null;
+    render();
+  });
+}
+
+// -- the journal
+
+async function newTransactions() {
+  const first = state.lastId === 0;
+  const path = first ? "/journal?last=50" : `/journal?after=${state.lastId}`;
+  const { transactions } = await api("GET", forTerminal(path));
+  for (const row of transactions) {
+    if (row.id <= state.lastId) continue;
+    state.lastId = row.id;
+    $("journal").prepend(journalRow(row));
+    if (!first) noticed(row);
+  }
+  while ($("journal").children.length > JOURNAL_ROWS) $("journal").lastElementChild.remove();
+  $("journal-empty").hidden = $("journal").children.length > 0;
+  if (transactions.length) loadTicket();
+  render();
+}
+
+function noticed(row) {
+  const request = records(row.request_records);
+  if (!request.CB) return; // not a payment: nothing for the screen to say
+  if (state.awaiting && state.awaiting.peer === row.peer) state.awaiting = null;
+  state.result = { verdict: verdict(row), amount: frenchAmount(request.CB.meaning), at: Date.now() / 1000 };
+}
+
+function journalRow(row) {
+  const request = records(row.request_records);
+  const judged = verdict(row);
+  const what = [request.CA && `POS ${request.CA.value}`, request.CD && request.CD.meaning, request.CB && request.CB.meaning]
+    .filter(Boolean)
+    .join(" ");
+  const took = row.acted != null ? `${(row.acted - row.received).toFixed(2)} s` : "";
+  const summary = el(
+    "summary",
+    {},
+    el("span", { class: "id", text: `#${row.id}` }),
+    el("span", { class: "when", text: clock(row.received) }),
+    el("span", { class: "what" }, `${what || "unreadable request"} → `, el("span", { class: "result", text: judged.summary })),
+    el("span", { class: "took", text: took }),
+  );
+  return el("li", { "data-id": row.id }, el("details", { "data-tone": judged.tone }, summary, entryBody(row, took)));
+}
+
+function entryBody(row, took) {
+  const rule = row.rule ? `, rule ${row.rule}` : "";
+  const meta = `${row.peer}, received ${clock(row.received, true)}, answered after ${took || "—"}; outcome ${row.outcome}${rule}`;
+  return el(
+    "div",
+    { class: "entry-body" },
+    el("p", { class: "meta", text: meta }),
+    recordTable("Request", row.request_records, row.request),
+    recordTable("Answer", row.answer_records, row.answer ?? "(no answer)"),
+  );
+}
+
+function recordTable(title, list, frame) {
+  const head = el("tr", {}, ...["Tag", "Name", "Value", "Meaning"].map((text) => el("th", { scope: "col", text })));
+  const rows = (list || []).map((record) =>
+    el("tr", {}, ...[record.tag, record.name, record.value, record.meaning ?? ""].map((text) => el("td", { text }))),
+  );
+  const table = list ? el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)) : el("p", { text: "no tags" });
+  return el("section", { "aria-label": title }, el("h4", { text: title }), table, el("p", { class: "frame", text: frame }));
+}
+
+function clock(epoch, precise = false) {
+  const date = new Date(epoch * 1000);
+  const text = date.toLocaleTimeString("en-GB", { hour12: false });
+  return precise ? `${text}.${String(date.getMilliseconds()).padStart(3, "0")}` : text;
+}
+
+// -- the ticket
+
+async function loadTicket() {
+  const { ticket } = await api("GET", forTerminal("/ticket"));
+  $("ticket").textContent = ticket || "";
+  $("ticket").hidden = !ticket;
+  $("no-ticket").hidden = Boolean(ticket);
+}
+
+// -- settings and the queue
+
+async function loadForm() {
+  const response = await fetch("/ui/settings.json");
+  state.form = await response.json();
+  for (const row of state.form) {
+    $(row.first ? "settings-first" : "settings-more").append(field(row));
+    if (row.suggestions.length) {
+      document.body.append(el("datalist", { id: `suggest-${row.name}` }, ...row.suggestions.map((value) => el("option", { value }))));
+    }
+  }
+}
+
+function field(row) {
+  const id = `setting-${row.name}`;
+  const label = el("label", { for: id, title: row.help, text: row.flag });
+  let control;
+  if (row.kind === "flag") control = el("input", { id, type: "checkbox" });
+  else if (row.kind === "choice") control = el("select", { id }, ...row.choices.map((value) => el("option", { value, text: value })));
+  else if (row.kind === "number") control = el("input", { id, type: "number", min: 0, step: "any", inputmode: "decimal" });
+  else control = el("input", { id, type: "text", autocomplete: "off", list: row.suggestions.length ? `suggest-${row.name}` : null });
+  control.name = row.name;
+  control.title = row.help;
+  control.addEventListener("change", () => changeSetting(row, control));
+  const classes = row.kind === "flag" ? "field flag" : "field";
+  return row.kind === "flag" ? el("div", { class: classes }, control, label) : el("div", { class: classes }, label, control);
+}
+
+function valueOf(row, control) {
+  if (row.kind === "flag") return control.checked;
+  if (row.kind === "number") return Number(control.value);
+  return control.value;
+}
+
+async function changeSetting(row, control) {
+  const status = $("settings-status");
+  const value = valueOf(row, control);
+  try {
+    showSettings(await api("PATCH", forTerminal("/settings"), { [row.name]: value }));
+    control.parentElement.removeAttribute("data-error");
+    status.className = "status";
+    status.textContent = `Saved: ${row.flag} ${typeof value === "boolean" ? (value ? "on" : "off") : value}`;
+  } catch (error) {
+    control.parentElement.setAttribute("data-error", "");
+    status.className = "status error";
+    status.textContent = error.message;
+    loadSettings();
+  }
+}
+
+async function loadSettings() {
+  showSettings(await api("GET", forTerminal("/settings")));
+}
+
+function showSettings(values) {
+  state.settings = values;
+  state.merchant = values.merchant_name || "";
+  for (const row of state.form) {
+    const control = $(`setting-${row.name}`);
+    if (!control || !(row.name in values) || (control === document.activeElement && control.type === "text")) continue;
+    const value = values[row.name];
+    if (row.kind === "flag") control.checked = Boolean(value);
+    else control.value = Array.isArray(value) ? value.join(",") : value ?? row.unset ?? "";
+  }
+  render();
+}
+
+async function loadQueue() {
+  const { queued } = await api("GET", forTerminal("/outcomes"));
+  $("queue").replaceChildren(...queued.map((text) => el("li", { text })));
+  $("queue-empty").hidden = queued.length > 0;
+}
+
+function wireQueue() {
+  const status = $("queue-status");
+  const run = async (method, body) => {
+    try {
+      const { queued } = await api(method, forTerminal("/outcomes"), body);
+      $("queue").replaceChildren(...queued.map((text) => el("li", { text })));
+      $("queue-empty").hidden = queued.length > 0;
+      status.className = "status";
+      status.textContent = method === "POST" ? `Queued: ${body.outcomes[0]}` : "Queue cleared";
+      return true;
+    } catch (error) {
+      status.className = "status error";
+      status.textContent = error.message;
+      return false;
+    }
+  };
+  $("queue-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("queue-outcome");
+    if (await run("POST", { outcomes: [input.value.trim()] })) input.value = "";
+  });
+  $("queue-clear").addEventListener("click", () => run("DELETE"));
+}
+
+// -- terminals
+
+function showTerminals() {
+  const select = $("terminal");
+  $("terminal-choice").hidden = state.terminals.length < 2;
+  const waiting = new Set(state.pending.map((entry) => entry.terminal));
+  const options = state.terminals.map(({ name, port }) =>
+    el("option", { value: name, text: `${name} (port ${port})${waiting.has(name) ? " · paying" : ""}` }),
+  );
+  select.replaceChildren(...options);
+  select.value = state.terminal;
+}
+
+function chooseTerminal(name) {
+  state.terminal = name;
+  state.chip = state.awaiting = state.result = null;
+  state.lastId = 0;
+  $("journal").replaceChildren();
+  history.replaceState(null, "", `#terminal=${encodeURIComponent(name)}`);
+  refresh();
+}
+
+// -- start
+
+async function refresh() {
+  await Promise.all([loadSettings(), loadQueue(), newTransactions(), loadTicket()]);
+  render();
+}
+
+async function start() {
+  const { terminals } = await api("GET", "/terminals");
+  state.terminals = terminals;
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("terminal");
+  state.terminal = terminals.some((terminal) => terminal.name === wanted) ? wanted : terminals[0].name;
+  showTerminals();
+  listen();
+}
+
+async function main() {
+  wireKeys();
+  wireQueue();
+  $("terminal").addEventListener("change", (event) => chooseTerminal(event.target.value));
+  $("settings").addEventListener("submit", (event) => event.preventDefault());
+  await loadForm();
+  render();
+  setInterval(render, 1000); // the clock, the countdown of a pending payment, a result going back to idle
+  await start();
+}
+
+main().catch((error) => {
+  setLink("locked", `error: ${error.message}`);
+  throw error;
+});

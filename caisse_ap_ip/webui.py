@@ -1,0 +1,198 @@
+"""The web virtual terminal, served by the control API on its port: the page's files and its live event stream.
+
+    GET /                   the page (caisse_ap_ip/web/index.html)
+    GET /ui/NAME            its style sheet, script and icon (the other files of caisse_ap_ip/web)
+    GET /ui/settings.json   the runtime settings as the page's form shows them, from the table of settings.py
+    GET /events             Server-Sent Events: ``hello`` and the pending list at once, then every event of
+                            ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds
+
+Everything else is the control API's, which the page calls with fetch. The page
+loads without the token; the API and the stream ask for it (the stream as
+``?token=``, since a browser's EventSource sends no header).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from twisted.internet import task
+from twisted.web import server
+
+from . import __version__, codes, options, outcomes, settings
+from .cards import PAYMENT_TYPES
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+log = logging.getLogger("caisse_ap_ip.webui")
+KEEPALIVE = 15.0  # seconds between comment lines, so that proxies and browsers keep an idle stream open
+RETRY_MS = 1000  # how soon a browser reconnects a stream that broke
+MAX_STREAMS = 32  # open event streams at once; a page holds one
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+PAGE_HEADERS = {
+    "cache-control": "no-cache",  # a new version of the package shows at the next load
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'",
+}
+FIRST_SETTINGS = ("outcome", "failure", "failure_type", "duration", "payment_type", "profile")
+NUMBERS = frozenset({options.non_negative_float, options.positive_float})
+
+
+class WebUI:
+    """The page's resources; ``ControlAPI`` hands it the requests it ``claims``."""
+
+    def __init__(self, simulator: Simulator, token: str | None = None):
+        self.simulator = simulator
+        self.token = token
+        self.files = _files()
+        self.files["/ui/settings.json"] = ("application/json", json.dumps(settings_form()).encode())
+        self.streams: set[EventStream] = set()
+
+    def claims(self, request) -> bool:
+        path = request.path.decode()
+        return request.method == b"GET" and (path in ("/", "/events") or path.startswith("/ui/"))
+
+    def render(self, request):
+        path = request.path.decode()
+        if path == "/events":
+            return self._stream(request)
+        found = self.files.get("/ui/index.html" if path == "/" else path)
+        if found is None:
+            return _error(request, 404, f"no file {path}")
+        content_type, body = found
+        for name, value in PAGE_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader("content-type", content_type)
+        return body
+
+    def _stream(self, request):
+        if not self._allowed(request):
+            return _error(request, 401, "missing or wrong token: open /events?token=TOKEN")
+        if len(self.streams) >= MAX_STREAMS:
+            return _error(request, 503, f"{MAX_STREAMS} event streams are open already")
+        stream = EventStream(request, self.simulator)
+        self.streams.add(stream)
+        request.notifyFinish().addBoth(lambda _: self.streams.discard(stream))
+        return server.NOT_DONE_YET
+
+    def _allowed(self, request) -> bool:
+        if self.token is None:
+            return True
+        given = (request.args.get(b"token") or [b""])[0].decode("latin-1")
+        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        return hmac.compare_digest(given, self.token) or hmac.compare_digest(header, f"Bearer {self.token}")
+
+
+class EventStream:
+    """One open ``GET /events``: every event written as it happens, until the browser goes."""
+
+    def __init__(self, request, simulator: Simulator):
+        self.request = request
+        self.reactor = simulator.reactor
+        request.setHeader("content-type", "text/event-stream; charset=utf-8")
+        request.setHeader("cache-control", "no-cache")
+        request.write(f"retry: {RETRY_MS}\n\n".encode())
+        self.send("hello", {"now": self.reactor.seconds(), "version": __version__})
+        pending = getattr(simulator, "pending", None)  # TODO(merge): the lead's registry
+        self.send("pending", {"pending": pending.entries() if pending else []})
+        self._unsubscribe = simulator.events.subscribe(self.send)
+        self._beat = task.LoopingCall(self._keep_alive)
+        self._beat.clock = self.reactor
+        self._beat.start(KEEPALIVE, now=False)
+        request.notifyFinish().addBoth(self._finished)
+
+    def send(self, kind: str, data: dict) -> None:
+        self.request.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
+
+    def _keep_alive(self) -> None:
+        self.request.write(b": keep-alive\n\n")
+
+    def _finished(self, _) -> None:
+        self._unsubscribe()
+        if self._beat.running:
+            self._beat.stop()
+
+
+def settings_form() -> list[dict]:
+    """Each runtime setting as the page's form shows it: the ones a person changes most first."""
+    rows = sorted(settings.RUNTIME.values(), key=lambda row: (row.name not in FIRST_SETTINGS, _rank(row.name)))
+    return [
+        {
+            "name": row.name,
+            "flag": row.flags[-1],
+            "help": row.help,
+            "kind": _kind(row),
+            "choices": list(row.choices or ()),
+            "suggestions": _SUGGESTIONS.get(row.name, []),
+            "unset": _UNSET.get(row.name),
+            "first": row.name in FIRST_SETTINGS,
+        }
+        for row in rows
+    ]
+
+
+def _rank(name: str) -> int:
+    return FIRST_SETTINGS.index(name) if name in FIRST_SETTINGS else 0
+
+
+def _kind(row: settings.Setting) -> str:
+    if row.parse is None:
+        return "flag"
+    if row.choices:
+        return "choice"
+    return "number" if row.parse in NUMBERS else "text"
+
+
+def _complete(kind: str) -> bool:
+    """Whether a kind is an outcome without its argument (delay and partial need one)."""
+    try:
+        outcomes.parse(kind)
+    except outcomes.OutcomeError:
+        return False
+    return True
+
+
+_SUGGESTIONS = {  # what a text setting is often given, for the page to propose (any valid value is taken)
+    "outcome": [
+        *(kind for kind in outcomes.KINDS if _complete(kind)),
+        *(f"success:{name}" for name in PAYMENT_TYPES),
+        *(f"failure:{name}" for name in codes.FAILURE_TYPES),
+        "partial:50%",
+        "delay:2",
+    ],
+    "failure_type": list(codes.FAILURE_TYPES),
+    "after_answer": ["keep", "close", "2"],
+    "currencies": ["all", "EUR", "EUR,XPF,USD"],
+}
+
+
+_UNSET = {"after_answer": "keep"}  # what a null value means, where the field shows it as text
+
+
+def _files() -> dict[str, tuple[str, bytes]]:
+    """The page's files, read once at start-up (the reactor never waits on the disk): path -> (type, bytes)."""
+    folder = resources.files(__package__) / "web"
+    found = {}
+    for entry in folder.iterdir():
+        content_type = CONTENT_TYPES.get("." + entry.name.rpartition(".")[2])
+        if entry.is_file() and content_type:
+            found[f"/ui/{entry.name}"] = (content_type, entry.read_bytes())
+    return found
+
+
+def _error(request, status: int, message: str) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader("content-type", "application/json")
+    return json.dumps({"error": message}).encode() + b"\n"
