@@ -195,9 +195,12 @@ class ControlAPI(resource.Resource):
         return self.simulator.reset(chosen).addCallback(lambda names: {"reset": names})
 
     def get_pending(self, request, chosen):
-        """Transactions waiting for a person's decision, oldest first: of every terminal, or of ?terminal=."""
+        """Transactions waiting for a person's decision, oldest first: of every terminal, or of ?terminal=;
+        with ?wait=S, waits up to S seconds for one to arrive."""
         terminal = chosen[0].name if request.args.get(b"terminal") else None
-        return {"pending": [pending.describe() for pending in self.simulator.decisions.waiting(terminal)]}
+        wait = min(_query_float(request, "wait", 0.0), MAX_WAIT)
+        waited = self.simulator.decisions.when_waiting(terminal, wait)
+        return waited.addCallback(lambda waiting: {"pending": [pending.describe() for pending in waiting]})
 
     def decide(self, request, chosen):
         """POST /pending/ID {"outcome": "success:cbcontactless", "by": "web"}: the first decision wins."""

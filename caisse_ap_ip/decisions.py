@@ -93,6 +93,24 @@ class Decisions:
     def waiting(self, terminal: str | None = None) -> list[Pending]:
         return [p for p in self._waiting.values() if terminal is None or p.terminal == terminal]
 
+    def when_waiting(self, terminal: str | None, timeout: float) -> defer.Deferred:
+        """Fires with the waiting transactions as soon as there is one (at once if there is), or with [] after
+        ``timeout`` seconds: a test waits for the POS's request to arrive without polling."""
+        result = defer.Deferred()
+
+        def look(kind: str = "pending", data: dict | None = None) -> None:
+            waiting = self.waiting(terminal)
+            if kind == "pending" and (waiting or not timer.active()) and not result.called:
+                stop()
+                if timer.active():
+                    timer.cancel()
+                result.callback(waiting)
+
+        timer = self.reactor.callLater(timeout, look)
+        stop = self.events.subscribe(look)
+        look()
+        return result
+
     def decide(self, which: int | str, outcome: Outcome, by: str) -> Pending:
         """Give a waiting transaction (an id, or ``oldest``) its outcome; raises NotPending, AlreadyDecided, or
         OutcomeError for an outcome that decides nothing (``ask`` again)."""
