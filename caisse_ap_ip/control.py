@@ -1,19 +1,22 @@
 """The control API: JSON over HTTP to read and change a running terminal, for test suites.
 
 Every answer is JSON. Errors are {"error": "..."} with 400 (bad value), 401
-(token), 404 (no such endpoint) or 405 (method).
+(token), 403 (a browser page of another origin), 404 (no such endpoint or
+transaction), 405 (method), 409 (a transaction already decided) or 415 (a
+browser's body that is not JSON).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 from typing import TYPE_CHECKING
 
 from twisted.web import resource, server
 
-from . import __version__, options, outcomes, scenarios
+from . import __version__, decisions, options, outcomes, scenarios
 from .options import SettingError
 
 if TYPE_CHECKING:
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("caisse_ap_ip.control")
 MAX_WAIT = 60.0
+CHANGING = frozenset({"POST", "PATCH", "DELETE"})
+PENDING_PREFIX = "/pending/"
 
 
 class ApiError(Exception):
@@ -38,7 +43,8 @@ class ControlAPI(resource.Resource):
         super().__init__()
         self.simulator = simulator
         self.token = token
-        self.ui = ui  # the web virtual terminal (webui.WebUI), which serves the page's own paths
+        self.ui = ui  # the web page's resources (--ui), which claim their own paths
+        self.loopback_only = _is_loopback(getattr(simulator.args, "control_host", "127.0.0.1"))
         self.routes = {
             ("GET", "/health"): self.health,
             ("GET", "/terminals"): self.terminals,
@@ -52,6 +58,9 @@ class ControlAPI(resource.Resource):
             ("DELETE", "/journal"): self.clear_journal,
             ("GET", "/transactions/next"): self.next_transaction,
             ("POST", "/reset"): self.reset,
+            ("GET", "/pending"): self.get_pending,
+            ("POST", PENDING_PREFIX): self.decide,  # /pending/ID or /pending/oldest
+            ("GET", "/ticket"): self.get_ticket,
         }
 
     @property
@@ -59,18 +68,17 @@ class ControlAPI(resource.Resource):
         return self.simulator.journal  # the terminals of a process share one journal
 
     def render(self, request):
-        if self.ui is not None and self.ui.claims(request):
+        method, path = request.method.decode(), request.path.decode().rstrip("/") or "/"
+        if self.loopback_only and not _names_loopback(request.getHeader(b"host")):
+            request.setResponseCode(403)  # a page of another site whose name now points here (DNS rebinding)
+            return _json({"error": "this API answers only to its loopback address or localhost"})
+        if self.ui is not None and self.ui.claims(method, path):
             return self.ui.render(request)
         request.setHeader(b"content-type", b"application/json")
         try:
+            _same_origin(request, method)
             self._authorise(request)
-            method, path = request.method.decode(), request.path.decode().rstrip("/") or "/"
-            handler = self.routes.get((method, path))
-            if handler is None:
-                known = [m for m, p in self.routes if p == path]
-                if known:
-                    raise ApiError(405, f"{path} takes {', '.join(known)}")
-                raise ApiError(404, f"no endpoint {path}")
+            handler = self._handler(method, path)
             result = handler(request, self._chosen(request))
         except ApiError as error:
             request.setResponseCode(error.status)
@@ -79,6 +87,16 @@ class ControlAPI(resource.Resource):
             result.addCallbacks(lambda value: _finish(request, value), lambda failure: _fail(request, failure))
             return server.NOT_DONE_YET
         return _json(result)
+
+    def _handler(self, method: str, path: str):
+        route = PENDING_PREFIX if path.startswith(PENDING_PREFIX) else path
+        handler = self.routes.get((method, route))
+        if handler is None:
+            known = [m for m, p in self.routes if p == route]
+            if known:
+                raise ApiError(405, f"{path} takes {', '.join(known)}")
+            raise ApiError(404, f"no endpoint {path}")
+        return handler
 
     def _chosen(self, request) -> list[TerminalHandle]:
         """The terminals a request is about: ?terminal=NAME, else all (for reset and the journal) or the first."""
@@ -175,6 +193,76 @@ class ControlAPI(resource.Resource):
 
     def reset(self, request, chosen):
         return self.simulator.reset(chosen).addCallback(lambda names: {"reset": names})
+
+    def get_pending(self, request, chosen):
+        """Transactions waiting for a person's decision, oldest first: of every terminal, or of ?terminal=;
+        with ?wait=S, waits up to S seconds for one to arrive."""
+        terminal = chosen[0].name if request.args.get(b"terminal") else None
+        wait = min(_query_float(request, "wait", 0.0), MAX_WAIT)
+        waited = self.simulator.decisions.when_waiting(terminal, wait)
+        return waited.addCallback(lambda waiting: {"pending": [pending.describe() for pending in waiting]})
+
+    def decide(self, request, chosen):
+        """POST /pending/ID {"outcome": "success:cbcontactless", "by": "web"}: the first decision wins."""
+        which = request.path.decode().rstrip("/")[len(PENDING_PREFIX) :]
+        body = _body(request)
+        if not isinstance(body, dict) or "outcome" not in body:
+            raise ApiError(400, 'send {"outcome": "success", "by": "me"} (any outcome but ask)')
+        by = str(body.get("by") or "api")
+        try:
+            outcome = outcomes.coerce(body["outcome"])
+            pending = self.simulator.decisions.decide(_pending_id(which), outcome, by)
+        except outcomes.OutcomeError as error:
+            raise ApiError(400, str(error)) from None
+        except decisions.NotPending as error:
+            raise ApiError(404, str(error)) from None
+        except decisions.AlreadyDecided as error:
+            raise ApiError(409, str(error)) from None
+        log.info("terminal %s transaction %d decided by %s: %s", pending.terminal, pending.id, by, outcome)
+        return {"decided": {**pending.describe(), "outcome": str(outcome), "by": by}}
+
+    def get_ticket(self, request, chosen):
+        return {"terminal": chosen[0].name, "ticket": chosen[0].last_ticket()}
+
+
+def _pending_id(text: str) -> int | str:
+    if text == decisions.OLDEST:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ApiError(404, f"no transaction {text!r}: /pending/ID takes a number or 'oldest'") from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _names_loopback(header: bytes | None) -> bool:
+    """Whether a Host header (host, host:port, [v6]:port) names a loopback address or localhost."""
+    if header is None:
+        return True  # HTTP/1.0 clients send none; browsers always do
+    host = header.decode("latin-1").lower()
+    host = host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.rpartition(":")[0] or host
+    return _is_loopback(host)
+
+
+def _same_origin(request, method: str) -> None:
+    """A browser says where a request comes from: a page of another site must not change the terminal, and
+    a browser's body must be JSON, which no plain HTML form can send. Clients that send no Origin (curl,
+    scripts, the tests) are not browsers."""
+    origin = request.getHeader(b"origin")
+    if method not in CHANGING or origin is None:
+        return
+    host = (request.getHeader(b"host") or b"").decode("latin-1")
+    if origin.decode("latin-1") not in (f"http://{host}", f"https://{host}"):
+        raise ApiError(403, f"requests from the page of {origin.decode('latin-1')} are refused (same origin only)")
+    kind = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+    if method != "DELETE" and kind != b"application/json":
+        raise ApiError(415, "a browser's request must send its body as application/json")
 
 
 def _body(request):

@@ -5,7 +5,7 @@ then modifiers, separated by spaces::
 
     success                     success:amexcontactless
     failure:refused             failure:06 delay=2
-    silent   close   reset   garbage   truncated   immediate
+    silent   close   reset   garbage   truncated   immediate   ask
     answer delay=1-3 fragments=4 pause=0.2      (answer: what the settings say)
     delay:2   delay:1-3   fragments   fragments:4 pause=0.2    (the answer, with that modifier)
 
@@ -43,6 +43,8 @@ KINDS = {
     "crlf": "the answer followed by CR LF, as some terminals send it",
     "extended-af": "a failure whose AF carries CB2A sub-fields after its code (extended-af:refused)",
     "padded-amount": "the answer with CB zero-padded to 12 digits, as real terminals send it",
+    "ask": "wait for a person's decision (the server's terminal, the web page or the API), as a real terminal "
+    "waits for its customer; nobody's decision is the input time-out (--ask-timeout, AF=08)",
 }
 MODIFIER_KINDS = frozenset({"delay", "fragments"})  # kinds that mean "answer", with that modifier
 ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated", "partial", "pending",

@@ -20,6 +20,7 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 
 from . import activity, display
 from .assembly import Request, RequestAssembly, Wait
+from .decisions import Decisions, Pending
 from .journal import Journal
 from .outcomes import ANSWERING, CRLF, GARBAGE, split, truncate
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode, serial_framing, walk
@@ -39,6 +40,7 @@ class Limits:
     after_answer: float | None = None  # None keeps the connection open; else close this many seconds after
     busy: str = "parallel"  # a BUSY_MODES name: what a request meets while another POS's transaction runs
     request_timeout: float = 30.0  # seconds from a request's first byte to its last, whatever the pace
+    ask_timeout: float = 60.0  # seconds a transaction waits for a person's decision (outcome ask) before AF=08
 
 
 # -- --busy: what a request meets while another POS's transaction runs
@@ -99,6 +101,7 @@ class Phase(enum.Enum):
     REFUSED = "refused: over --max-connections, never counted"
     READING = "reading: taking the next request as soon as it is whole"
     QUEUED = "queued: its request waits for another POS's transaction (--busy queue)"
+    ASKING = "asking: its request waits for a person's decision (outcome ask)"
     WAITING = "waiting: its request's delay runs before the terminal acts"
     SENDING = "sending: the answer waits for the journal or goes out in pieces"
     SILENCED = "silenced: outcome silent, nothing more is read or answered"
@@ -165,6 +168,7 @@ class TerminalConnection(protocol.Protocol):
     request: Message | None = None
     plan: Plan | None = None
     interim: Message | None = None  # the AE=11 already sent for a pending transaction
+    asking: Pending | None = None  # the entry of a request waiting for a person's decision
 
     @functools.cached_property
     def peer(self) -> str:
@@ -202,6 +206,9 @@ class TerminalConnection(protocol.Protocol):
         factory.connections.discard(self)
         if self in factory.waiting:
             factory.waiting.remove(self)
+        if self.asking is not None:
+            factory.decisions.withdraw(self.asking, "the POS left" if not closed_by_us else "the terminal closed")
+            self.asking = None
         self._journal_unanswered("closed before the answer" if closed_by_us else "left before the answer")
         factory.release(self)
         factory.journal.connection_closed(self.journal_id, factory.reactor.seconds())
@@ -351,6 +358,31 @@ class TerminalConnection(protocol.Protocol):
                 "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
             )
         self.request, self.plan = request, plan
+        if plan.outcome.kind == "ask":
+            self._ask(request)
+            return
+        self._carry_out()
+
+    def _ask(self, request: Message) -> None:
+        """Wait for a person's decision (or the --ask-timeout), as a real terminal waits for its customer."""
+        factory = self.factory
+        self.phase = Phase.ASKING
+        self.asking = factory.decisions.ask(factory.name, self.peer, request, factory.limits.ask_timeout)
+        self.asking.decided.addCallback(self._decided)
+
+    def _decided(self, decision) -> None:
+        outcome, by = decision
+        self.asking = None
+        if self.phase is not Phase.ASKING:
+            return
+        self.plan = self.factory.terminal.decided(self.plan, outcome, by)
+        self.phase = Phase.READING
+        self._carry_out()
+        self._pump()
+
+    def _carry_out(self) -> None:
+        """The planned outcome of ``request``: the interim AE=11 of a pending one, then the act, after its delay."""
+        request, plan = self.request, self.plan
         if plan.outcome.kind == "pending":
             self.interim = self.factory.terminal.interim(request)
             if self.interim is not None:  # taken into account at once; the result comes after the delay
@@ -495,11 +527,13 @@ class TerminalFactory(protocol.Factory):
 
     def __init__(
         self, terminal: Terminal, limits: Limits | None = None, reactor=None, journal: Journal | None = None,
-        name: str = "1",
+        name: str = "1", decisions: Decisions | None = None,
     ):  # fmt: skip
         if reactor is None:
             from twisted.internet import reactor
         self.terminal = terminal
+        self.decisions = decisions or Decisions(reactor)  # shared by the terminals of a process
+        self.events = self.decisions.events
         self.journal = journal or Journal(reactor=reactor)
         self.name = name  # the terminal's name in the journal and the control API
         self.port_number: int | None = None  # once listening
@@ -524,16 +558,17 @@ class TerminalFactory(protocol.Factory):
         if it is written, or a Deferred that fires once it is."""
         transaction_id, written = self.journal.record(
             self.name, connection.journal_id, connection.address, connection.received_at, self.reactor.seconds(),
-            request, answer, note or plan.outcome, plan.rule if plan else None,
+            request, answer, note or plan, plan.rule if plan else None,
         )  # fmt: skip
-        self._log_transaction(connection, request, answer, note or plan.outcome, unreadable)
+        self._log_transaction(connection, request, answer, note or plan.outcome, unreadable, plan)
+        self.events.publish("transaction", terminal=self.name, id=transaction_id)
         if self.listeners:
             listeners, self.listeners = self.listeners, []
             for listener in listeners:
                 listener(transaction_id)
         return written
 
-    def _log_transaction(self, connection: TerminalConnection, request, answer: bytes | None, note, trouble) -> None:
+    def _log_transaction(self, connection, request, answer: bytes | None, note, trouble, plan=None) -> None:
         """One line per transaction at info; what went wrong with the request itself at warning, summarised
         when it floods."""
         level = logging.WARNING if trouble else logging.INFO
@@ -542,6 +577,8 @@ class TerminalFactory(protocol.Factory):
         records = walk(request)[0][:1] if isinstance(request, bytes) else [request]
         took = self.reactor.seconds() - connection.received_at
         line, tone = activity.transaction_line(connection.peer, records[0] if records else [], answer, note, took)
+        if plan is not None and plan.decided_by:
+            line += f" (asked, decided by {plan.decided_by})"
         log.log(level, "%s%s", f"terminal {self.name} " if self.show_name else "", line, extra={"tone": tone})
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import cli, journal, outcomes, scenarios, settings
+from . import cli, journal, outcomes, prompt, scenarios, settings
 from .simulator import CannotListen, Simulator
 from .terminal import TerminalSettings
 
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except CannotListen as error:
         print(f"caisse-ap-ip-server: {error}", file=sys.stderr)
         return cli.EXIT_CANNOT_LISTEN
+    if not args.no_prompt:
+        prompt.attach(simulator.decisions, reactor)
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
     for line in lines:
         reactor.callWhenRunning(print, line, flush=True)
@@ -105,6 +107,11 @@ def _describe(settings: TerminalSettings) -> str:
     outcome = f"failure ({settings.failure_type})" if settings.failure else f"success ({settings.payment_type})"
     if settings.outcome != outcomes.DEFAULT:
         outcome = f"outcome {settings.outcome.describe()}"
+    if settings.outcome.kind == "ask":
+        return (
+            f"{outcome}: each payment waits for a decision, contract {settings.seller_contract}, "
+            f"profile {settings.profile}"
+        )
     accepted = (
         "all currencies" if settings.currencies is None else "currencies " + ",".join(sorted(settings.currencies))
     )

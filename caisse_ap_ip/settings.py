@@ -174,6 +174,12 @@ ROWS: tuple[Setting, ...] = (
     connection("busy", "--busy", choices=tuple(BUSY_MODES), metavar="MODE",
                about="a request while another POS's transaction runs: parallel (each POS its own terminal), "
                "refuse (AE=01 AF=07), queue (wait for the terminal), ignore (never answered)"),
+    connection("ask_timeout", "--ask-timeout", parse=options.positive_float, metavar="SECONDS",
+               about="how long a transaction of the outcome ask waits for a person's decision before it ends as "
+               "the customer's input time-out (AF=08)"),
+    startup("no_prompt", "--no-prompt",
+            about="never read keys from the server's terminal (by default, when stdin is a terminal, its keys "
+            "decide the transactions of the outcome ask)"),
     startup("terminals", "--terminals", parse=options.terminals, default=1, metavar="N|PORTS",
             about="several independent terminals in one process: N on consecutive ports from --port (N free ports "
             "with -p 0), or a list of ports such as 9001,9005; one 'listening on' line each, named 1, 2, ..."),

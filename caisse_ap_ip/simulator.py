@@ -20,7 +20,7 @@ import random
 from twisted.internet import defer, threads
 from twisted.internet.error import CannotListenError
 
-from . import control, display, events, journal, outcomes, scenarios, settings, webui
+from . import control, decisions, display, journal, outcomes, scenarios, settings, webui
 from .outcomes import Outcome
 from .server import Limits, TerminalFactory, listen
 from .terminal import Terminal, TerminalSettings
@@ -78,17 +78,20 @@ class TerminalHandle:
         parsed = settings.validate(changes)
         self._factory.terminal.configure(**parsed[settings.TERMINAL])
         self._factory.configure(**parsed[settings.CONNECTION])
+        self._factory.events.publish("settings", terminal=self.name)
         return parsed
 
     def queue(self, given: list[Outcome | str | dict]) -> None:
         """Outcomes for the next transactions (text, tables or Outcome); raises OutcomeError before queuing any."""
         self._factory.terminal.queue([item if isinstance(item, Outcome) else outcomes.coerce(item) for item in given])
+        self._factory.events.publish("queue", terminal=self.name)
 
     def queued(self) -> list[str]:
         return [str(outcome) for outcome in self._factory.terminal.queued_outcomes()]
 
     def clear_queue(self) -> None:
         self._factory.terminal.clear_queue()
+        self._factory.events.publish("queue", terminal=self.name)
 
     def replace_scenario(self, scenario: scenarios.Scenario | None) -> None:
         self._factory.terminal.replace_scenario(scenario)
@@ -97,9 +100,15 @@ class TerminalHandle:
         """Every runtime setting back to its start-up value; nothing queued, no history, the scenario at start."""
         self._factory.terminal.reset(self._initial_terminal)
         self._factory.configure(**self._initial_connection)
+        self._factory.events.publish("settings", terminal=self.name)
+        self._factory.events.publish("queue", terminal=self.name)
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:
         return self._factory.next_transaction(after, timeout)
+
+    def last_ticket(self) -> str | None:
+        """The customer ticket of the terminal's last payment, as it would print it; None before any."""
+        return self._factory.terminal.last_ticket()
 
 
 class Simulator:
@@ -113,9 +122,10 @@ class Simulator:
         self.ports = args.terminals if isinstance(args.terminals, list) else _consecutive(args.port, args.terminals)
         terminals = [self._terminal(index) for index in range(len(self.ports))]  # a bad scenario raises here
         self.journal = journal.Journal(args.journal, args.journal_cap, reactor)
-        self.events = events.Events()
+        self.decisions = decisions.Decisions(reactor)  # the transactions of every terminal waiting for a person
+        self.events = self.decisions.events
         factories = [
-            TerminalFactory(terminal, self._limits(), reactor, self.journal, name=str(number))
+            TerminalFactory(terminal, self._limits(), reactor, self.journal, str(number), self.decisions)
             for number, terminal in enumerate(terminals, 1)
         ]
         for factory in factories:

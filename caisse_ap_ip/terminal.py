@@ -85,6 +85,11 @@ class Plan:
     outcome: Outcome
     delay: float  # seconds before the terminal acts
     rule: str | None = None  # the scenario rule that chose the outcome
+    decided_by: str | None = None  # who decided an ``ask`` (keyboard, web, api, time-out)
+
+    def __str__(self) -> str:
+        """The outcome as the journal and the log say it: 'failure:refused (asked, decided by web)'."""
+        return str(self.outcome) + (f" (asked, decided by {self.decided_by})" if self.decided_by else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,12 @@ class Terminal:
         if self.scenario:
             self.scenario.reset()
 
+    def last_ticket(self) -> str | None:
+        """The customer ticket of the last payment, its lines as printed; None before any payment."""
+        if not self.history:
+            return None
+        return "\n".join(tickets.lines(self.history[-1].ticket(), tickets.CUSTOMER))
+
     def is_complete(self, request: Message) -> bool:
         """Whether a request already holds every tag its action needs."""
         fields = dict(request)
@@ -158,12 +169,26 @@ class Terminal:
     def plan(self, request: Message) -> Plan:
         """Decide what happens to a request and when; call once per request (outcomes may be consumed)."""
         outcome, rule = self.choose_outcome(request)
+        if outcome.kind == "ask" and not self._takes_time(request):
+            outcome = DEFAULT_OUTCOME  # errors, immediate answers and other actions need no customer
+        if outcome.kind == "ask":
+            return Plan(outcome, 0.0, rule)  # the person takes the time; the decision's modifiers come after
         if outcome.delay is not None:
             return Plan(outcome, outcome.delay_seconds(self.rng, 0.0), rule)
         if outcome.kind not in ANSWERING or outcome.kind == "immediate" or not self.settings.duration:
             return Plan(outcome, 0.0, rule)
         takes_time = self._takes_time(request, pending=outcome.kind == "pending")
         return Plan(outcome, self.settings.duration if takes_time else 0.0, rule)
+
+    def decided(self, plan: Plan, decision: Outcome, by: str) -> Plan:
+        """What an ``ask`` plan becomes once a person decided: the decision, with the ask's own modifiers where the
+        decision has none (``ask fragments=3``: whatever is decided goes out in 3 pieces)."""
+        asked = plan.outcome
+        if decision.delay is None and asked.delay is not None:
+            decision = dataclasses.replace(decision, delay=asked.delay)
+        if decision.fragments == 1 and asked.fragments > 1:
+            decision = dataclasses.replace(decision, fragments=asked.fragments, pause=asked.pause)
+        return Plan(decision, decision.delay_seconds(self.rng, 0.0), plan.rule, by)
 
     def choose_outcome(self, request: Message) -> tuple[Outcome, str | None]:
         """Outcomes queued for the next requests first, then the scenario's rules, then --outcome."""

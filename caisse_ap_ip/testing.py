@@ -33,9 +33,10 @@ import time
 import urllib.error
 import urllib.request
 
-from . import outcomes, settings
+from . import decisions, outcomes, settings
 from .outcomes import Outcome
 
+BY_PYTHON = "python"  # who decided, in the journal, for decisions made through SimulatedTerminal.decide
 DEFAULT_OPTIONS = ("-p", "0", "-d", "0")  # an ephemeral port; tests want answers at once unless they say otherwise
 SERVER_COMMAND = (sys.executable, "-m", "caisse_ap_ip.server_cli")
 START_TIMEOUT = 10.0
@@ -207,6 +208,17 @@ class SimulatedTerminal:
         self._backend.reset()
         self._last_seen = 0
 
+    def pending(self, wait: float = 0) -> list[dict]:
+        """Transactions waiting for a decision (outcome ask), oldest first, as GET /pending describes them;
+        with ``wait``, waits up to that many seconds for one to arrive."""
+        return self._backend.pending(wait)
+
+    def decide(self, outcome: str | dict | Outcome = "success", transaction: int | str = "oldest") -> dict:
+        """Decide a waiting transaction (its id, or the oldest) as a person would: decide("failure:refused");
+        raises TerminalError if none waits or it was already decided."""
+        return self._backend.decide(str(outcomes.coerce(outcome) if not isinstance(outcome, Outcome) else outcome),
+                                    transaction)  # fmt: skip
+
 
 class _ThreadBackend:
     """The simulator of the command line, in this process's reactor thread."""
@@ -246,6 +258,17 @@ class _ThreadBackend:
 
     def reset(self) -> None:
         self._call(self.simulator.reset)
+
+    def pending(self, wait: float) -> list[dict]:
+        waiting = self._call(self.simulator.decisions.when_waiting, None, wait)
+        return [pending.describe() for pending in waiting]
+
+    def decide(self, outcome: str, transaction: int | str) -> dict:
+        desk = self.simulator.decisions
+        try:
+            return self._call(desk.decide, transaction, outcomes.parse(outcome), BY_PYTHON).describe()
+        except (decisions.NotPending, decisions.AlreadyDecided) as error:
+            raise TerminalError(str(error)) from None
 
 
 class _ProcessBackend:
@@ -289,3 +312,12 @@ class _ProcessBackend:
 
     def reset(self) -> None:
         self._request("POST", "/reset")
+
+    def pending(self, wait: float) -> list[dict]:
+        return self._request("GET", f"/pending?wait={wait}", timeout=wait)["pending"]
+
+    def decide(self, outcome: str, transaction: int | str) -> dict:
+        try:
+            return self._request("POST", f"/pending/{transaction}", {"outcome": outcome, "by": BY_PYTHON})["decided"]
+        except ValueError as error:
+            raise TerminalError(str(error)) from None

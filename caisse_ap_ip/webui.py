@@ -60,9 +60,8 @@ class WebUI:
         self.files["/ui/settings.json"] = ("application/json", json.dumps(settings_form()).encode())
         self.streams: set[EventStream] = set()
 
-    def claims(self, request) -> bool:
-        path = request.path.decode()
-        return request.method == b"GET" and (path in ("/", "/events") or path.startswith("/ui/"))
+    def claims(self, method: str, path: str) -> bool:
+        return method == "GET" and (path in ("/", "/events") or path.startswith("/ui/"))
 
     def render(self, request):
         path = request.path.decode()
@@ -105,8 +104,7 @@ class EventStream:
         request.setHeader("cache-control", "no-cache")
         request.write(f"retry: {RETRY_MS}\n\n".encode())
         self.send("hello", {"now": self.reactor.seconds(), "version": __version__})
-        pending = getattr(simulator, "pending", None)  # TODO(merge): the lead's registry
-        self.send("pending", {"pending": pending.entries() if pending else []})
+        self.send("pending", {"pending": [pending.describe() for pending in simulator.decisions.waiting()]})
         self._unsubscribe = simulator.events.subscribe(self.send)
         self._beat = task.LoopingCall(self._keep_alive)
         self._beat.clock = self.reactor

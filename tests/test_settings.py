@@ -123,7 +123,7 @@ CHANGED = {
     "failure": True, "failure_type": "refused", "duration": 9, "payment_type": "amexcontact",
     "seller_contract": "999", "profile": "ingenico", "currencies": ["EUR"], "strict": True,
     "immediate": "busy", "terminal_id": "123456789012", "merchant_name": "AUTRE", "merchant_town": "LYON",
-    "outcome": "silent", "after_answer": 2, "busy": "refuse",
+    "outcome": "silent", "after_answer": 2, "busy": "refuse", "ask_timeout": 5,
 }  # fmt: skip
 
 
