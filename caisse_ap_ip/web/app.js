@@ -20,6 +20,7 @@ const state = {
   awaiting: null, // a decision sent, its journal row not yet seen
   result: null, // {verdict, amount, at}
   lastId: 0, // the newest journal row shown
+  journalLoaded: false,
   settings: {},
   form: [], // the rows of /ui/settings.json
   skew: 0, // this browser's clock minus the server's, in seconds
@@ -218,7 +219,7 @@ function renderKeys(current, now) {
   $("key-cancel").disabled = !current;
   $("key-validate").disabled = !current;
   $("key-validate").toggleAttribute("data-armed", Boolean(state.chip));
-  $("key-correct").disabled = !state.chip && !state.result;
+  $("key-correct").disabled = !state.chip && !state.result && !state.awaiting;
   if (current) {
     const left = Math.max(0, Math.ceil(current.deadline - (now - state.skew)));
     const chip = state.chip ? "Validate (green) pays with the card in the reader; Correction (yellow) takes it back. " : "";
@@ -239,8 +240,7 @@ async function decide(outcome) {
   if (!current) return;
   state.chip = null;
   try {
-    const answer = await api("POST", `/pending/${current.id}`, { outcome, by: "web" });
-    state.awaiting = answer.decided;
+    await api("POST", `/pending/${current.id}`, { outcome, by: "web" }); // the stream says "decided", then the row
   } catch (error) {
     note(error.status === 409 || error.status === 404 ? "Already decided elsewhere." : `Refused: ${error.message}`);
   }
@@ -268,7 +268,7 @@ function wireKeys() {
   $("key-validate").addEventListener("click", () => decide(state.chip ? state.chip.outcome : DECISIONS.validate));
   $("key-correct").addEventListener("click", () => {
     if (state.chip) state.chip = null;
-    else state.result = null;
+    else state.result = state.awaiting = null; // back to idle: the screen forgets, the POS is not told
     render();
   });
 }
@@ -276,7 +276,8 @@ function wireKeys() {
 // -- the journal
 
 async function newTransactions() {
-  const first = state.lastId === 0;
+  const first = !state.journalLoaded; // the history: listed, not announced on the screen
+  state.journalLoaded = true;
   const path = first ? "/journal?last=50" : `/journal?after=${state.lastId}`;
   const { transactions } = await api("GET", forTerminal(path));
   for (const row of transactions) {
@@ -466,6 +467,7 @@ function chooseTerminal(name) {
   state.terminal = name;
   state.chip = state.awaiting = state.result = null;
   state.lastId = 0;
+  state.journalLoaded = false;
   $("journal").replaceChildren();
   history.replaceState(null, "", `#terminal=${encodeURIComponent(name)}`);
   refresh();
