@@ -180,7 +180,7 @@ function screenOf(now) {
       return { tone: "pin", title: state.chip.scheme, amount, message: "SAISISSEZ VOTRE CODE", detail: "* * * *" };
     }
     const message = current.check ? "INSEREZ LE CHEQUE" : "INSEREZ OU PRESENTEZ VOTRE CARTE";
-    return { tone: "pay", title: current.description.toUpperCase(), amount, message, detail: waitingNote(current) };
+    return { tone: "pay", title: (current.action || "").toUpperCase(), amount, message, detail: waitingNote() };
   }
   if (state.awaiting) {
     return { tone: "waiting", title: "", amount: frenchAmount(state.awaiting.amount), message: "VEUILLEZ PATIENTER" };
@@ -192,21 +192,26 @@ function screenOf(now) {
   return { tone: "idle", title: state.merchant, amount: "", message: "EN ATTENTE DE LA CAISSE", detail: "" };
 }
 
-function waitingNote(entry) {
+function waitingNote() {
   const others = state.pending.filter((item) => item.terminal === state.terminal).length - 1;
   return others > 0 ? `+${others} EN ATTENTE` : "";
+}
+
+function setText(id, text) {
+  const node = $(id);
+  if (node.textContent !== text) node.textContent = text; // unchanged text is not announced again
 }
 
 function render() {
   const now = Date.now() / 1000;
   const shown = screenOf(now);
   $("screen").dataset.tone = shown.tone;
-  $("screen-title").textContent = shown.title || "";
-  $("screen-amount").textContent = shown.amount || "";
-  $("screen-message").textContent = shown.message || "";
-  $("screen-detail").textContent = shown.detail || "";
-  $("screen-name").textContent = `TERMINAL ${state.terminal ?? ""}`;
-  $("screen-clock").textContent = new Date().toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit" });
+  setText("screen-title", shown.title || "");
+  setText("screen-amount", shown.amount || "");
+  setText("screen-message", shown.message || "");
+  setText("screen-detail", shown.detail || "");
+  setText("screen-name", `TERMINAL ${state.terminal ?? ""}`);
+  setText("screen-clock", new Date().toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit" }));
   renderKeys(currentPending(), now);
 }
 
@@ -220,17 +225,15 @@ function renderKeys(current, now) {
   $("key-validate").disabled = !current;
   $("key-validate").toggleAttribute("data-armed", Boolean(state.chip));
   $("key-correct").disabled = !state.chip && !state.result && !state.awaiting;
-  if (current) {
-    const left = Math.max(0, Math.ceil(current.deadline - (now - state.skew)));
-    const chip = state.chip ? "Validate (green) pays with the card in the reader; Correction (yellow) takes it back. " : "";
-    note(`${chip}POS ${current.pos ?? "?"} at ${current.peer} is waiting. No decision: AF=08 in ${left} s.`);
-  } else if (!state.awaiting && !state.result) {
-    note("Waiting for a POS to pay.");
-  }
+  const left = current ? Math.max(0, Math.ceil(current.deadline - (now - state.skew))) : null;
+  setText("screen-countdown", current ? `No decision: AF=08 in ${left} s.` : "");
+  if (current && state.chip) note("Validate (green) pays with the card in the reader; Correction (yellow) takes it back.");
+  else if (current) note(`POS ${current.pos ?? "?"} at ${current.peer} is waiting for the customer.`);
+  else if (!state.awaiting && !state.result) note("Waiting for a POS to pay.");
 }
 
 function note(text) {
-  if ($("screen-note").textContent !== text) $("screen-note").textContent = text;
+  setText("screen-note", text);
 }
 
 // -- the buttons
@@ -368,7 +371,8 @@ async function loadForm() {
 
 function field(row) {
   const id = `setting-${row.name}`;
-  const label = el("label", { for: id, title: row.help, text: row.flag });
+  const words = row.name.replace(/_/g, " ");
+  const label = el("label", { for: id }, words[0].toUpperCase() + words.slice(1), " ", el("code", { text: row.flag }));
   let control;
   if (row.kind === "flag") control = el("input", { id, type: "checkbox" });
   else if (row.kind === "choice") control = el("select", { id }, ...row.choices.map((value) => el("option", { value, text: value })));
@@ -394,7 +398,7 @@ async function changeSetting(row, control) {
     showSettings(await api("PATCH", forTerminal("/settings"), { [row.name]: value }));
     control.parentElement.removeAttribute("data-error");
     status.className = "status";
-    status.textContent = `Saved: ${row.flag} ${typeof value === "boolean" ? (value ? "on" : "off") : value}`;
+    status.textContent = `Saved: ${row.name} ${typeof value === "boolean" ? (value ? "on" : "off") : value}`;
   } catch (error) {
     control.parentElement.setAttribute("data-error", "");
     status.className = "status error";

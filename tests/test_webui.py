@@ -1,0 +1,192 @@
+"""The virtual terminal's server side without a browser: its files, its event stream, --ui on the command line.
+
+The stream is read from twisted.web's DummyRequest with a task.Clock (no socket, no wall clock); the process
+contract from a real server process.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+from helpers import SERVER_SCRIPT, WAIT
+from twisted.internet import task
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.test.requesthelper import DummyRequest
+
+from caisse_ap_ip import settings, webui
+from caisse_ap_ip.control import ControlAPI
+from caisse_ap_ip.simulator import Simulator
+
+
+def simulator(*argv: str):
+    clock = task.Clock()
+    return Simulator.from_argv(["-d", "0", *argv], clock), clock
+
+
+def get(api, path: str, **headers) -> DummyRequest:
+    """A GET through the control API as twisted.web hands it over; the answer's bytes in ``body``."""
+    base, _, query = path.partition("?")
+    request = DummyRequest(base.lstrip("/").split("/"))
+    request.path = base.encode()
+    request.uri = path.encode()
+    request.args = {
+        key.encode(): [value.encode()] for key, _, value in (p.partition("=") for p in query.split("&") if p)
+    }
+    request.requestHeaders.setRawHeaders(b"host", [b"127.0.0.1:8080"])
+    for name, value in headers.items():
+        request.requestHeaders.setRawHeaders(name.encode(), [value.encode()])
+    rendered = api.render(request)
+    request.body = b"".join(request.written) if rendered is NOT_DONE_YET else rendered
+    request.done = rendered is not NOT_DONE_YET
+    return request
+
+
+@pytest.fixture
+def ui():
+    sim, clock = simulator("--ui")
+    api = ControlAPI(sim, None, webui.WebUI(sim))
+    return api, sim, clock
+
+
+def test_the_page_and_its_files_with_their_types_and_a_strict_policy(ui):
+    api, _, _ = ui
+    page = get(api, "/")
+    assert page.body.startswith(b"<!doctype html>") and page.responseHeaders.getRawHeaders(b"content-type") == [
+        b"text/html; charset=utf-8"
+    ]
+    policy = page.responseHeaders.getRawHeaders(b"content-security-policy")[0]
+    assert b"default-src 'self'" in policy and b"frame-ancestors 'none'" in policy
+    for path, kind in [("/ui/app.js", b"text/javascript"), ("/ui/app.css", b"text/css"), ("/ui/icon.svg", b"image")]:
+        served = get(api, path)
+        assert served.responseCode in (None, 200) and served.body, path
+        assert served.responseHeaders.getRawHeaders(b"content-type")[0].startswith(kind), path
+    missing = get(api, "/ui/nothing.js")
+    assert missing.responseCode == 404 and "no file /ui/nothing.js" in json.loads(missing.body)["error"]
+    assert json.loads(get(api, "/health").body)["status"] == "ok"  # the API's paths stay the API's
+
+
+def test_every_file_the_page_names_is_shipped():
+    page = (webui.resources.files("caisse_ap_ip") / "web" / "index.html").read_text()
+    for name in ("app.js", "app.css", "icon.svg"):
+        assert f"/ui/{name}" in page
+        assert f"/ui/{name}" in webui._files()
+
+
+def test_the_settings_form_has_every_runtime_setting_once_the_usual_ones_first():
+    form = webui.settings_form()
+    assert sorted(row["name"] for row in form) == sorted(settings.RUNTIME)
+    assert [row["name"] for row in form[: len(webui.FIRST_SETTINGS)]] == list(webui.FIRST_SETTINGS)
+    kinds = {row["name"]: row["kind"] for row in form}
+    assert (kinds["failure"], kinds["payment_type"], kinds["duration"], kinds["outcome"]) == (
+        "flag", "choice", "number", "text",
+    )  # fmt: skip
+    outcome = next(row for row in form if row["name"] == "outcome")
+    assert {"ask", "success:cbcontactless", "failure:refused"} <= set(outcome["suggestions"])
+    assert "delay" not in outcome["suggestions"]  # not an outcome without its seconds
+
+
+def events_of(request: DummyRequest) -> list[tuple[str, dict]]:
+    """The events a stream wrote so far, as (kind, data)."""
+    found = []
+    for block in b"".join(request.written).decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if "event" in lines:
+            found.append((lines["event"], json.loads(lines["data"])))
+    return found
+
+
+def test_the_stream_says_hello_and_the_pending_list_then_every_event_until_the_browser_goes(ui):
+    api, sim, clock = ui
+    stream = get(api, "/events")
+    assert not stream.done
+    assert stream.responseHeaders.getRawHeaders(b"content-type") == [b"text/event-stream; charset=utf-8"]
+    assert stream.written[0] == b"retry: 1000\n\n"
+    assert [kind for kind, _ in events_of(stream)] == ["hello", "pending"]
+    assert events_of(stream)[1][1] == {"pending": []}
+    sim.events.publish("transaction", terminal="1", id=7)
+    assert events_of(stream)[-1] == ("transaction", {"terminal": "1", "id": 7})
+    clock.advance(webui.KEEPALIVE)
+    assert stream.written[-1] == b": keep-alive\n\n"
+    stream.processingFailed(Exception("the browser went"))  # what a lost connection does to notifyFinish
+    written = len(stream.written)
+    sim.events.publish("queue", terminal="1")
+    clock.advance(webui.KEEPALIVE)
+    assert len(stream.written) == written and not clock.getDelayedCalls()
+    assert not api.ui.streams
+
+
+def test_the_stream_carries_what_is_waiting_at_connect(ui):
+    api, sim, _ = ui
+    sim.decisions.ask("1", "127.0.0.1:5000", [("CA", "01"), ("CD", "0"), ("CE", "978"), ("CB", "1234")], 60)
+    (pending,) = events_of(get(api, "/events"))[1][1]["pending"]
+    assert (pending["amount"], pending["pos"], pending["terminal"]) == ("12.34 EUR", "01", "1")
+
+
+def test_a_token_protects_the_stream_but_not_the_page():
+    sim, _ = simulator("--ui", "--control-token", "s3cret")
+    api = ControlAPI(sim, "s3cret", webui.WebUI(sim, "s3cret"))
+    assert get(api, "/").body.startswith(b"<!doctype html>")
+    for path in ("/events", "/events?token=wrong"):
+        refused = get(api, path)
+        assert refused.responseCode == 401 and "token" in json.loads(refused.body)["error"]
+    assert not get(api, "/events?token=s3cret").done
+    assert not get(api, "/events", authorization="Bearer s3cret").done
+    assert get(api, "/settings").responseCode == 401  # the API itself, as before
+
+
+def test_open_streams_are_bounded(ui, monkeypatch):
+    api, _, _ = ui
+    monkeypatch.setattr(webui, "MAX_STREAMS", 2)
+    assert not get(api, "/events").done and not get(api, "/events").done
+    refused = get(api, "/events")
+    assert refused.responseCode == 503 and "2 event streams" in json.loads(refused.body)["error"]
+
+
+def test_ui_prints_the_page_address_after_the_listening_lines():
+    command = [sys.executable, str(SERVER_SCRIPT), "-p", "0", "--terminals", "2", "--ui", "--no-prompt"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            lines = [process.stdout.readline().strip() for _ in range(4)]
+            assert [line.split(" on ")[0] for line in lines] == [
+                "listening",
+                "listening",
+                "control",
+                "virtual terminal",
+            ]
+            control = lines[2].removeprefix("control on ")
+            assert lines[3] == f"virtual terminal on http://{control}/"
+            with urllib.request.urlopen(f"http://{control}/", timeout=WAIT) as page:
+                assert b"<title>Virtual terminal" in page.read()
+        finally:
+            process.terminate()
+
+
+def test_ui_with_a_control_port_uses_it(terminal_server):
+    server = terminal_server("-d", "0", "--ui", "--control-port", "0")
+    assert server.ui_url == f"http://127.0.0.1:{server.control_port}/"
+    with urllib.request.urlopen(server.ui_url + "ui/app.js", timeout=WAIT) as script:
+        assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(server.ui_url, method="POST", data=b"{}"), timeout=WAIT)
+    assert refused.value.code == 404  # the page is read, never written to
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_page_address_is_bracketed(terminal_server):
+    server = terminal_server("-d", "0", "--ui", "--control-host", "::1")
+    assert server.ui_url == f"http://[::1]:{server.control_port}/"
+    with urllib.request.urlopen(server.ui_url, timeout=WAIT) as page:
+        assert page.status == 200
