@@ -133,7 +133,11 @@ function listen() {
     note(`Decided by ${data.by}: ${data.outcome}.`);
     render();
   });
-  on("transaction", (data) => data.terminal === state.terminal && newTransactions());
+  on("transaction", (data) => {
+    if (data.terminal !== state.terminal) return;
+    newTransactions();
+    loadQueue(); // a transaction may have taken the queue's first outcome
+  });
   on("settings", (data) => data.terminal === state.terminal && loadSettings());
   on("queue", (data) => data.terminal === state.terminal && loadQueue());
   source.onerror = () => {

@@ -1,0 +1,331 @@
+"""The virtual terminal in a real browser: Debian's Chromium driven by Playwright, against a server process.
+
+One server (--ui --outcome ask) and one browser for the module; each test starts from a reset terminal and a
+freshly loaded page. A POS pays from a thread (its call blocks until someone decides), and the test waits on
+what the page shows (Playwright's expect retries until it holds) or on the POS's answer, never on a clock.
+
+Without Chromium or Playwright the module is skipped, unless CAISSE_BROWSER_REQUIRED is set (as .ci/run does).
+Set CAISSE_SCREENSHOT=DIR to write the README's screenshots there (docs/ for the committed ones).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from helpers import WAIT, ServerProcess
+from iso4217 import Currency
+
+from caisse_ap_ip import client
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+LAPTOP, PHONE = {"width": 1366, "height": 860}, {"width": 390, "height": 844}
+
+
+def _missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (requirements-dev.txt)"
+    if not shutil.which(CHROMIUM):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+MISSING = _missing()
+if MISSING and not os.environ.get("CAISSE_BROWSER_REQUIRED"):
+    pytest.skip(MISSING, allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("browser")  # one worker: one browser and one server for the whole module
+expect.set_options(timeout=WAIT * 1000)
+
+
+class Payment:
+    """A POS paying in a thread, as a cash register waits for its terminal."""
+
+    def __init__(self, port: int, amount: str = "12.00", check: bool = False):
+        request = client.payment_request(Decimal(amount), Currency.EUR, check=check)
+        self._exchange = self._error = None
+        self._thread = threading.Thread(target=self._pay, args=(port, request), daemon=True)
+        self._thread.start()
+
+    def _pay(self, port, request):
+        try:
+            self._exchange = client.transact("127.0.0.1", port, request, timeout=WAIT * 3, quiet_time=0.05)
+        except Exception as error:  # handed to the test by answer()
+            self._error = error
+
+    def answer(self) -> dict[str, str]:
+        """The tags of the POS's answer, once it has one."""
+        self._thread.join(WAIT * 3)
+        assert not self._thread.is_alive(), "the POS got no answer"
+        if self._error is not None:
+            raise self._error
+        return dict(self._exchange.answer)
+
+
+def call(server, method: str, path: str, body=None, token: str | None = None):
+    """The control API as a script uses it (no Origin: not a browser)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{server.control_port}{path}", data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    process = ServerProcess("--ui", "-d", "0", "--outcome", "ask", "--ask-timeout", "30", "--no-prompt")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def tab(browser):
+    context = browser.new_context(viewport=LAPTOP)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def page(tab, server):
+    """The page, loaded afresh on a reset terminal, its event stream open."""
+    assert call(server, "POST", "/reset")[0] == 200
+    errors: list[str] = []
+
+    def failed(error):
+        errors.append(str(error))
+
+    tab.on("pageerror", failed)
+    tab.goto(server.ui_url)
+    expect(tab.locator("#link")).to_have_text("live")
+    yield tab
+    tab.remove_listener("pageerror", failed)
+    assert not errors, errors  # the page's script never failed
+
+
+def screen(page):
+    return page.get_by_role("status", name="Terminal screen")
+
+
+def button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def test_contactless_pays_what_the_screen_shows(page, server):
+    payment = Payment(server.port, "12.00")
+    expect(screen(page)).to_contain_text("12,00 EUR")
+    expect(screen(page)).to_contain_text("INSEREZ OU PRESENTEZ VOTRE CARTE")
+    button(page, "Contactless").click()
+    answer = payment.answer()
+    assert (answer["AE"], answer["CC"], answer["CI"]) == ("10", "00B", "2")
+    expect(screen(page)).to_contain_text("PAIEMENT ACCEPTE")
+    expect(button(page, "Contactless")).to_be_disabled()  # nothing waits any more
+
+
+def test_the_red_key_abandons(page, server):
+    payment = Payment(server.port, "8.50")
+    expect(screen(page)).to_contain_text("8,50 EUR")
+    button(page, "Cancel").click()
+    answer = payment.answer()
+    assert (answer["AE"], answer["AF"]) == ("01", "11")
+    expect(screen(page)).to_contain_text("ABANDON")
+
+
+def test_nobody_deciding_is_the_input_time_out(page, server):
+    call(server, "PATCH", "/settings", {"ask_timeout": 0.25})
+    answer = Payment(server.port, "3.10").answer()
+    assert (answer["AE"], answer["AF"]) == ("01", "08")
+    expect(screen(page)).to_contain_text("ABANDON")
+    expect(screen(page)).to_contain_text("TEMPS DEPASSE")
+
+
+def test_a_chip_card_waits_for_the_green_key_and_correction_takes_it_back(page, server):
+    payment = Payment(server.port, "20.00")
+    expect(screen(page)).to_contain_text("20,00 EUR")
+    button(page, "Insert CB").click()
+    expect(screen(page)).to_contain_text("SAISISSEZ VOTRE CODE")
+    button(page, "Correction").click()
+    expect(screen(page)).to_contain_text("INSEREZ OU PRESENTEZ VOTRE CARTE")
+    button(page, "Amex").click()
+    expect(screen(page)).to_contain_text("AMERICAN EXPRESS")
+    button(page, "Validate").click()
+    answer = payment.answer()
+    assert (answer["AE"], answer["CC"], answer["CI"]) == ("10", "002", "1")
+
+
+def test_a_check_is_read_by_the_check_button_only(page, server):
+    payment = Payment(server.port, "45.00", check=True)
+    expect(screen(page)).to_contain_text("INSEREZ LE CHEQUE")
+    expect(button(page, "Contactless")).to_be_disabled()
+    button(page, "Check").click()
+    assert payment.answer()["AE"] == "10"
+
+
+def test_a_decision_by_the_api_shows_on_the_open_page(page, server):
+    payment = Payment(server.port, "15.00")
+    expect(screen(page)).to_contain_text("15,00 EUR")
+    status, body = call(server, "POST", "/pending/oldest", {"outcome": "failure:refused", "by": "a test"})
+    assert status == 200 and body["decided"]["amount"] == "15.00 EUR"
+    assert payment.answer()["AF"] == "04"
+    expect(screen(page)).to_contain_text("PAIEMENT REFUSE")
+    expect(page.locator("#screen-note")).to_have_text("Decided by a test: failure:04.")
+    expect(button(page, "Refused")).to_be_disabled()
+
+
+def test_a_setting_changed_on_the_page_applies_to_the_next_payment(page, server):
+    page.get_by_label("Payment type").select_option("amexcontactless")
+    expect(page.locator("#settings-status")).to_have_text("Saved: payment_type amexcontactless")
+    assert call(server, "GET", "/settings")[1]["payment_type"] == "amexcontactless"
+    payment = Payment(server.port, "9.99")
+    expect(screen(page)).to_contain_text("9,99 EUR")
+    button(page, "Validate").click()  # green without a card: the configured payment type
+    answer = payment.answer()
+    assert (answer["CC"], answer["CI"]) == ("00D", "2")
+
+
+def test_a_bad_setting_is_refused_on_the_page_and_the_field_shows_the_value_in_force(page, server):
+    field = page.get_by_label("Duration")
+    field.fill("-1")
+    field.press("Enter")
+    expect(page.locator("#settings-status")).to_contain_text("duration")
+    expect(field).to_have_value("0")
+
+
+def test_the_queue_of_next_outcomes_from_the_page(page, server):
+    page.get_by_label("Outcome", exact=True).fill("failure:forbidden")
+    button(page, "Queue").click()
+    expect(page.get_by_role("list", name="Next outcomes")).to_have_text("failure:05")  # as the API says it
+    assert call(server, "GET", "/outcomes")[1]["queued"] == ["failure:05"]
+    assert Payment(server.port, "4.00").answer()["AF"] == "05"  # the queue comes before ask
+    expect(page.get_by_role("list", name="Next outcomes").get_by_role("listitem")).to_have_count(0)
+
+
+def test_the_transaction_list_shows_each_payment_with_its_decoded_tags(page, server):
+    for amount, decision in (("1.00", "Refused"), ("2.00", "Contactless")):
+        payment = Payment(server.port, amount)
+        expect(screen(page)).to_contain_text(amount.replace(".", ","))
+        button(page, decision).click()
+        payment.answer()
+    rows = page.get_by_role("list", name="Transactions").get_by_role("listitem")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("debit 2.00 EUR")  # newest first
+    expect(rows.nth(1)).to_contain_text("refused (AF=04)")
+    rows.nth(0).locator("summary").click()
+    answer = rows.nth(0).get_by_role("region", name="Answer")
+    expect(answer.get_by_role("row").filter(has_text="payment application")).to_contain_text("00B")
+    expect(answer).to_contain_text("CB/Visa/Mastercard contactless")
+    expect(rows.nth(0)).to_contain_text("decided by web")
+
+
+def test_the_ticket_strip_shows_the_terminals_ticket(page, server):
+    payment = Payment(server.port, "112.45")
+    expect(screen(page)).to_contain_text("112,45 EUR")
+    button(page, "Contactless").click()
+    payment.answer()
+    ticket = page.get_by_label("Ticket of the last payment")
+    expect(ticket).to_contain_text("SANS CONTACT")
+    expect(ticket).to_have_text(call(server, "GET", "/ticket")[1]["ticket"])
+
+
+@pytest.fixture(scope="module")
+def locked():
+    """A second process: two terminals behind a token."""
+    process = ServerProcess("--ui", "-d", "0", "--outcome", "ask", "--terminals", "2", "--control-token", "s3cret")
+    yield process
+    process.stop()
+
+
+def test_a_token_protected_page_asks_for_the_token_once(browser, locked):
+    assert call(locked, "GET", "/settings")[0] == 401
+    context = browser.new_context(viewport=LAPTOP)
+    try:
+        page = context.new_page()
+        page.goto(locked.ui_url)
+        dialog = page.get_by_role("dialog", name="Token")
+        expect(dialog).to_be_visible()
+        expect(page.locator("#link")).to_have_text("token needed")
+        dialog.get_by_label("Token").fill("wrong")
+        dialog.get_by_role("button", name="Unlock").click()
+        expect(dialog.get_by_role("alert")).to_have_text("That token was refused.")
+        dialog.get_by_label("Token").fill("s3cret")
+        dialog.get_by_role("button", name="Unlock").click()
+        expect(page.locator("#link")).to_have_text("live")
+        expect(page.get_by_label("Payment type")).to_have_value("cbcontact")
+        page.reload()  # kept for the tab: not asked again
+        expect(page.locator("#link")).to_have_text("live")
+        expect(dialog).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_several_terminals_one_selector(browser, locked):
+    context = browser.new_context(viewport=LAPTOP)
+    context.add_init_script("sessionStorage.setItem('caisse-ap-ip.token', 's3cret')")
+    try:
+        page = context.new_page()
+        page.goto(locked.ui_url)
+        selector = page.get_by_role("combobox", name="Terminal", exact=True)
+        selector.select_option("2")
+        expect(screen(page)).to_contain_text("TERMINAL 2")
+        first, second = Payment(locked.ports[0], "1.11"), Payment(locked.ports[1], "2.22")
+        expect(screen(page)).to_contain_text("2,22 EUR")
+        button(page, "Contactless").click()
+        assert second.answer()["CC"] == "00B"
+        expect(selector.locator("option").first).to_have_text(f"1 (port {locked.ports[0]}) · paying")
+        assert call(locked, "POST", "/pending/oldest", {"outcome": "success"}, token="s3cret")[0] == 200
+        assert first.answer()["AE"] == "10"
+    finally:
+        context.close()
+
+
+def test_screenshots_of_the_page(browser, server, tmp_path):
+    """A laptop and a phone, a payment waiting and one done; into CAISSE_SCREENSHOT (docs/) when set."""
+    folder = Path(os.environ.get("CAISSE_SCREENSHOT") or tmp_path)
+    assert call(server, "POST", "/reset")[0] == 200
+    done = Payment(server.port, "112.45")
+    context = browser.new_context(viewport=LAPTOP)
+    try:
+        page = context.new_page()
+        page.goto(server.ui_url)
+        expect(screen(page)).to_contain_text("112,45 EUR")
+        button(page, "Contactless").click()
+        done.answer()
+        expect(page.get_by_label("Ticket of the last payment")).to_contain_text("SANS CONTACT")
+        waiting = Payment(server.port, "23.90")
+        expect(screen(page)).to_contain_text("23,90 EUR")
+        page.get_by_role("list", name="Transactions").locator("summary").first.click()
+        page.screenshot(path=folder / "virtual-terminal.png")
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=folder / "virtual-terminal-phone.png")
+        button(page, "Cancel").click()
+        waiting.answer()
+    finally:
+        context.close()
+    assert (folder / "virtual-terminal.png").stat().st_size > 10_000
