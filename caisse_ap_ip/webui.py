@@ -2,7 +2,8 @@
 
     GET /                   the page (caisse_ap_ip/web/index.html)
     GET /ui/NAME            its style sheet, script and icon (the other files of caisse_ap_ip/web)
-    GET /ui/settings.json   the runtime settings as the page's form shows them, from the table of settings.py
+    GET /ui/page.json       what the page is built from: the runtime settings as its form shows them (from the
+                            table of settings.py) and the keys of the server's own prompt (prompt.KEYS)
     GET /events             Server-Sent Events: ``hello`` and the pending list at once, then every event of
                             ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from twisted.internet import task
 from twisted.web import server
 
-from . import __version__, codes, options, outcomes, settings
+from . import __version__, codes, options, outcomes, prompt, settings
 from .cards import PAYMENT_TYPES
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ class WebUI:
         self.simulator = simulator
         self.token = token
         self.files = _files()
-        self.files["/ui/settings.json"] = ("application/json", json.dumps(settings_form()).encode())
+        built = {"settings": settings_form(), "keys": keys()}
+        self.files["/ui/page.json"] = ("application/json", json.dumps(built).encode())
         self.streams: set[EventStream] = set()
 
     def claims(self, method: str, path: str) -> bool:
@@ -138,6 +140,14 @@ def settings_form() -> list[dict]:
             "first": row.name in FIRST_SETTINGS,
         }
         for row in rows
+    ]
+
+
+def keys() -> list[dict]:
+    """The prompt's keys, which the page takes too: the same key decides the same way at both keyboards."""
+    return [
+        {"key": "Enter" if key.key == "\r" else key.key, "outcome": key.outcome, "label": key.label}
+        for key in prompt.KEYS
     ]
 
 

@@ -76,6 +76,14 @@ def test_every_file_the_page_names_is_shipped():
         assert f"/ui/{name}" in webui._files()
 
 
+def test_the_page_takes_the_prompts_keys(ui):
+    api, _, _ = ui
+    built = json.loads(get(api, "/ui/page.json").body)
+    assert built["keys"][0] == {"key": "Enter", "outcome": "success", "label": "approve"}
+    assert {"key": "c", "outcome": "success:cbcontactless", "label": "contactless"} in built["keys"]
+    assert [row["name"] for row in built["settings"]] == [row["name"] for row in webui.settings_form()]
+
+
 def test_the_settings_form_has_every_runtime_setting_once_the_usual_ones_first():
     form = webui.settings_form()
     assert sorted(row["name"] for row in form) == sorted(settings.RUNTIME)

@@ -22,7 +22,8 @@ const state = {
   lastId: 0, // the newest journal row shown
   journalLoaded: false,
   settings: {},
-  form: [], // the rows of /ui/settings.json
+  form: [], // the settings of /ui/page.json
+  keys: [], // the server prompt's keys, taken by the page too
   skew: 0, // this browser's clock minus the server's, in seconds
   source: null,
   merchant: "",
@@ -246,6 +247,7 @@ async function decide(outcome) {
   const current = currentPending();
   if (!current) return;
   state.chip = null;
+  if (document.activeElement && document.activeElement.closest(".device")) $("screen").focus(); // its button goes off
   try {
     await api("POST", `/pending/${current.id}`, { outcome, by: "web" }); // the stream says "decided", then the row
   } catch (error) {
@@ -266,7 +268,19 @@ function present(button) {
   }
 }
 
+function shortcut(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.closest("input, select, button, summary, dialog")) {
+    return; // typing, or a focused control that takes the key itself
+  }
+  const key = state.keys.find((item) => item.key === event.key);
+  if (key && currentPending()) {
+    event.preventDefault();
+    decide(key.outcome);
+  }
+}
+
 function wireKeys() {
+  document.addEventListener("keydown", shortcut);
   for (const button of document.querySelectorAll("[data-card]")) button.addEventListener("click", () => present(button));
   for (const button of document.querySelectorAll("[data-decision]")) {
     button.addEventListener("click", () => decide(button.dataset.decision));
@@ -362,9 +376,12 @@ async function loadTicket() {
 
 // -- settings and the queue
 
-async function loadForm() {
-  const response = await fetch("/ui/settings.json");
-  state.form = await response.json();
+async function loadPage() {
+  const response = await fetch("/ui/page.json");
+  const built = await response.json();
+  state.form = built.settings;
+  state.keys = built.keys;
+  $("shortcuts").textContent = `Keys: ${state.keys.map(({ key, label }) => `${key} ${label}`).join(" · ")}`;
   for (const row of state.form) {
     $(row.first ? "settings-first" : "settings-more").append(field(row));
     if (row.suggestions.length) {
@@ -502,7 +519,7 @@ async function main() {
   wireQueue();
   $("terminal").addEventListener("change", (event) => chooseTerminal(event.target.value));
   $("settings").addEventListener("submit", (event) => event.preventDefault());
-  await loadForm();
+  await loadPage();
   render();
   setInterval(render, 1000); // the clock, the countdown of a pending payment, a result going back to idle
   await start();
