@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import random
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +68,19 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while data := sock.recv(65536):
         received += data
     return received
+
+
+def call(server, method: str, path: str, body=None, token: str | None = None, timeout: float = WAIT):
+    """The control API of ``server`` (its ``control_port``), as a script calls it: (status, JSON answer)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{server.control_port}{path}", data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def client(*args: str) -> subprocess.CompletedProcess:

@@ -10,17 +10,14 @@ Set CAISSE_SCREENSHOT=DIR to write the README's screenshots there (docs/ for the
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
-import urllib.error
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from helpers import WAIT, ServerProcess
+from helpers import WAIT, ServerProcess, call
 from iso4217 import Currency
 
 from caisse_ap_ip import client
@@ -78,19 +75,6 @@ class Payment:
         if self._error is not None:
             raise self._error
         return dict(self._exchange.answer)
-
-
-def call(server, method: str, path: str, body=None, token: str | None = None):
-    """The control API as a script uses it (no Origin: not a browser)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{server.control_port}{path}", data=data, method=method)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.fixture(scope="module")

@@ -5,30 +5,15 @@ line uses) with its control API on an ephemeral loopback port; subprocesses only
 """
 
 import contextlib
-import json
 import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
-from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, call, read_answers, read_until_closed
 
 from caisse_ap_ip.testing import SimulatedTerminal
-
-
-def call(server, method, path, body=None, token=None, timeout=10):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{server.control_port}{path}", data=data, method=method)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def connect(server, port=None) -> socket.socket:
