@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,6 @@ from .cards import PAYMENT_TYPES
 if TYPE_CHECKING:
     from .simulator import Simulator
 
-log = logging.getLogger("caisse_ap_ip.webui")
 KEEPALIVE = 15.0  # seconds between comment lines, so that proxies and browsers keep an idle stream open
 RETRY_MS = 1000  # how soon a browser reconnects a stream that broke
 MAX_STREAMS = 32  # open event streams at once; a page holds one
@@ -91,9 +89,10 @@ class WebUI:
     def _allowed(self, request) -> bool:
         if self.token is None:
             return True
-        given = (request.args.get(b"token") or [b""])[0].decode("latin-1")
-        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        return hmac.compare_digest(given, self.token) or hmac.compare_digest(header, f"Bearer {self.token}")
+        token = self.token.encode()  # compared as bytes: any token, ASCII or not, is refused rather than an error
+        given = (request.args.get(b"token") or [b""])[0]
+        header = request.getHeader(b"authorization") or b""
+        return hmac.compare_digest(given, token) or hmac.compare_digest(header, b"Bearer " + token)
 
 
 class EventStream:

@@ -138,7 +138,7 @@ def test_a_token_protects_the_stream_but_not_the_page():
     sim, _ = simulator("--ui", "--control-token", "s3cret")
     api = ControlAPI(sim, "s3cret", webui.WebUI(sim, "s3cret"))
     assert get(api, "/").body.startswith(b"<!doctype html>")
-    for path in ("/events", "/events?token=wrong"):
+    for path in ("/events", "/events?token=wrong", "/events?token=é"):
         refused = get(api, path)
         assert refused.responseCode == 401 and "token" in json.loads(refused.body)["error"]
     assert not get(api, "/events?token=s3cret").done

@@ -21,7 +21,7 @@ const state = {
   result: null, // {verdict, amount, at}
   lastId: 0, // the newest journal row shown
   journalLoaded: false,
-  settings: {},
+  journalRead: Promise.resolve(), // one read of the journal at a time, so that each row is taken once
   form: [], // the settings of /ui/page.json
   keys: [], // the server prompt's keys, taken by the page too
   skew: 0, // this browser's clock minus the server's, in seconds
@@ -111,6 +111,11 @@ function setLink(kind, text) {
   $("link").textContent = text;
 }
 
+function failed(error) {
+  setLink("waiting", `error: ${error.message}`); // the next event or reconnection reads again
+  console.error(error);
+}
+
 function listen() {
   if (state.source) state.source.close();
   const url = state.token ? `/events?token=${encodeURIComponent(state.token)}` : "/events";
@@ -120,7 +125,7 @@ function listen() {
   on("hello", (data) => {
     state.skew = Date.now() / 1000 - data.now;
     setLink("live", "live");
-    refresh();
+    refresh().catch(failed); // what happened while the stream was not open
   });
   on("pending", (data) => {
     state.pending = data.pending;
@@ -137,13 +142,13 @@ function listen() {
   on("transaction", (data) => {
     if (data.terminal !== state.terminal) return;
     newTransactions();
-    loadQueue(); // a transaction may have taken the queue's first outcome
+    loadQueue().catch(failed); // a transaction may have taken the queue's first outcome
   });
-  on("settings", (data) => data.terminal === state.terminal && loadSettings());
-  on("queue", (data) => data.terminal === state.terminal && loadQueue());
+  on("settings", (data) => data.terminal === state.terminal && loadSettings().catch(failed));
+  on("queue", (data) => data.terminal === state.terminal && loadQueue().catch(failed));
   source.onerror = () => {
     setLink("waiting", "reconnecting…");
-    if (source.readyState === EventSource.CLOSED) setTimeout(() => start(), 2000); // refused: ask the API why
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => start().catch(failed), 2000); // refused: ask the API
   };
 }
 
@@ -232,7 +237,8 @@ function renderKeys(current, now) {
   $("key-correct").disabled = !state.chip && !state.result && !state.awaiting;
   const left = current ? Math.max(0, Math.ceil(current.deadline - (now - state.skew))) : null;
   setText("screen-countdown", current ? `No decision: AF=08 in ${left} s.` : "");
-  if (current && state.chip) note("Validate (green) pays with the card in the reader; Correction (yellow) takes it back.");
+  const chip = "Validate (green) pays with the card in the reader; Correction (yellow) takes it back.";
+  if (current && state.chip) note(chip);
   else if (current) note(`POS ${current.pos ?? "?"} at ${current.peer} is waiting for the customer.`);
   else if (!state.awaiting && !state.result) note("Waiting for a POS to pay.");
 }
@@ -269,9 +275,8 @@ function present(button) {
 }
 
 function shortcut(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey || event.target.closest("input, select, button, summary, dialog")) {
-    return; // typing, or a focused control that takes the key itself
-  }
+  const taken = event.target.closest("input, select, button, summary, dialog"); // typing, or a control's own key
+  if (event.ctrlKey || event.metaKey || event.altKey || taken) return;
   const key = state.keys.find((item) => item.key === event.key);
   if (key && currentPending()) {
     event.preventDefault();
@@ -281,7 +286,9 @@ function shortcut(event) {
 
 function wireKeys() {
   document.addEventListener("keydown", shortcut);
-  for (const button of document.querySelectorAll("[data-card]")) button.addEventListener("click", () => present(button));
+  for (const button of document.querySelectorAll("[data-card]")) {
+    button.addEventListener("click", () => present(button));
+  }
   for (const button of document.querySelectorAll("[data-decision]")) {
     button.addEventListener("click", () => decide(button.dataset.decision));
   }
@@ -296,7 +303,12 @@ function wireKeys() {
 
 // -- the journal
 
-async function newTransactions() {
+function newTransactions() {
+  state.journalRead = state.journalRead.then(readJournal).catch(failed);
+  return state.journalRead;
+}
+
+async function readJournal() {
   const first = !state.journalLoaded; // the history: listed, not announced on the screen
   state.journalLoaded = true;
   const path = first ? "/journal?last=50" : `/journal?after=${state.lastId}`;
@@ -323,16 +335,21 @@ function noticed(row) {
 function journalRow(row) {
   const request = records(row.request_records);
   const judged = verdict(row);
-  const what = [request.CA && `POS ${request.CA.value}`, request.CD && request.CD.meaning, request.CB && request.CB.meaning]
-    .filter(Boolean)
-    .join(" ");
+  const { CA: pos, CD: action, CB: amount } = request;
+  const parts = [pos && `POS ${pos.value}`, action && action.meaning, amount && amount.meaning];
+  const what = parts.filter(Boolean).join(" ");
   const took = row.acted != null ? `${(row.acted - row.received).toFixed(2)} s` : "";
   const summary = el(
     "summary",
     {},
     el("span", { class: "id", text: `#${row.id}` }),
     el("span", { class: "when", text: clock(row.received) }),
-    el("span", { class: "what" }, `${what || "unreadable request"} → `, el("span", { class: "result", text: judged.summary })),
+    el(
+      "span",
+      { class: "what" },
+      `${what || "unreadable request"} → `,
+      el("span", { class: "result", text: judged.summary }),
+    ),
     el("span", { class: "took", text: took }),
   );
   return el("li", { "data-id": row.id }, el("details", { "data-tone": judged.tone }, summary, entryBody(row, took)));
@@ -340,7 +357,8 @@ function journalRow(row) {
 
 function entryBody(row, took) {
   const rule = row.rule ? `, rule ${row.rule}` : "";
-  const meta = `${row.peer}, received ${clock(row.received, true)}, answered after ${took || "—"}; outcome ${row.outcome}${rule}`;
+  const when = `received ${clock(row.received, true)}, answered after ${took || "—"}`;
+  const meta = `${row.peer}, ${when}; outcome ${row.outcome}${rule}`;
   return el(
     "div",
     { class: "entry-body" },
@@ -356,7 +374,8 @@ function recordTable(title, list, frame) {
     el("tr", {}, ...[record.tag, record.name, record.value, record.meaning ?? ""].map((text) => el("td", { text }))),
   );
   const table = list ? el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)) : el("p", { text: "no tags" });
-  return el("section", { "aria-label": title }, el("h4", { text: title }), table, el("p", { class: "frame", text: frame }));
+  const raw = el("p", { class: "frame", text: frame });
+  return el("section", { "aria-label": title }, el("h4", { text: title }), table, raw);
 }
 
 function clock(epoch, precise = false) {
@@ -385,7 +404,8 @@ async function loadPage() {
   for (const row of state.form) {
     $(row.first ? "settings-first" : "settings-more").append(field(row));
     if (row.suggestions.length) {
-      document.body.append(el("datalist", { id: `suggest-${row.name}` }, ...row.suggestions.map((value) => el("option", { value }))));
+      const options = row.suggestions.map((value) => el("option", { value }));
+      document.body.append(el("datalist", { id: `suggest-${row.name}` }, ...options));
     }
   }
 }
@@ -394,22 +414,28 @@ function field(row) {
   const id = `setting-${row.name}`;
   const words = row.name.replace(/_/g, " ");
   const label = el("label", { for: id }, words[0].toUpperCase() + words.slice(1), " ", el("code", { text: row.flag }));
-  let control;
-  if (row.kind === "flag") control = el("input", { id, type: "checkbox" });
-  else if (row.kind === "choice") control = el("select", { id }, ...row.choices.map((value) => el("option", { value, text: value })));
-  else if (row.kind === "number") control = el("input", { id, type: "number", min: 0, step: "any", inputmode: "decimal" });
-  else control = el("input", { id, type: "text", autocomplete: "off", list: row.suggestions.length ? `suggest-${row.name}` : null });
+  const control = input(id, row);
   control.name = row.name;
   control.title = row.help;
   control.addEventListener("change", () => changeSetting(row, control));
-  const classes = row.kind === "flag" ? "field flag" : "field";
-  return row.kind === "flag" ? el("div", { class: classes }, control, label) : el("div", { class: classes }, label, control);
+  if (row.kind === "flag") return el("div", { class: "field flag" }, control, label); // a box before its label
+  return el("div", { class: "field" }, label, control);
+}
+
+function input(id, row) {
+  if (row.kind === "flag") return el("input", { id, type: "checkbox" });
+  if (row.kind === "choice") {
+    return el("select", { id }, ...row.choices.map((value) => el("option", { value, text: value })));
+  }
+  if (row.kind === "number") return el("input", { id, type: "number", min: 0, step: "any", inputmode: "decimal" });
+  const list = row.suggestions.length ? `suggest-${row.name}` : null;
+  return el("input", { id, type: "text", autocomplete: "off", list });
 }
 
 function valueOf(row, control) {
   if (row.kind === "flag") return control.checked;
-  if (row.kind === "number") return Number(control.value);
-  return control.value;
+  if (row.kind === "number" && control.value !== "") return Number(control.value);
+  return control.value; // an empty number is sent as it is, for the API to refuse rather than to read 0
 }
 
 async function changeSetting(row, control) {
@@ -424,20 +450,20 @@ async function changeSetting(row, control) {
     control.parentElement.setAttribute("data-error", "");
     status.className = "status error";
     status.textContent = error.message;
-    loadSettings();
+    loadSettings(true).catch(failed); // the field shows the value in force again
   }
 }
 
-async function loadSettings() {
-  showSettings(await api("GET", forTerminal("/settings")));
+async function loadSettings(all = false) {
+  showSettings(await api("GET", forTerminal("/settings")), all);
 }
 
-function showSettings(values) {
-  state.settings = values;
+function showSettings(values, all = false) {
   state.merchant = values.merchant_name || "";
   for (const row of state.form) {
     const control = $(`setting-${row.name}`);
-    if (!control || !(row.name in values) || (control === document.activeElement && control.type === "text")) continue;
+    const typing = control === document.activeElement && control.type === "text" && !all;
+    if (!control || !(row.name in values) || typing) continue;
     const value = values[row.name];
     if (row.kind === "flag") control.checked = Boolean(value);
     else control.value = Array.isArray(value) ? value.join(",") : value ?? row.unset ?? "";
@@ -446,7 +472,10 @@ function showSettings(values) {
 }
 
 async function loadQueue() {
-  const { queued } = await api("GET", forTerminal("/outcomes"));
+  showQueue(await api("GET", forTerminal("/outcomes")));
+}
+
+function showQueue({ queued }) {
   $("queue").replaceChildren(...queued.map((text) => el("li", { text })));
   $("queue-empty").hidden = queued.length > 0;
 }
@@ -455,9 +484,7 @@ function wireQueue() {
   const status = $("queue-status");
   const run = async (method, body) => {
     try {
-      const { queued } = await api(method, forTerminal("/outcomes"), body);
-      $("queue").replaceChildren(...queued.map((text) => el("li", { text })));
-      $("queue-empty").hidden = queued.length > 0;
+      showQueue(await api(method, forTerminal("/outcomes"), body));
       status.className = "status";
       status.textContent = method === "POST" ? `Queued: ${body.outcomes[0]}` : "Queue cleared";
       return true;
@@ -495,7 +522,7 @@ function chooseTerminal(name) {
   state.journalLoaded = false;
   $("journal").replaceChildren();
   history.replaceState(null, "", `#terminal=${encodeURIComponent(name)}`);
-  refresh();
+  refresh().catch(failed);
 }
 
 // -- start
