@@ -183,8 +183,11 @@ def _predicate(key: str, value: object) -> object:
         raise ScenarioError(f"unknown predicate {key!r} (known: {', '.join(PREDICATES)})")
     try:
         if key == "amount":
-            low, _, high = str(value).partition("-")
-            return Decimal(low), Decimal(high or low)
+            low, dash, high = str(value).partition("-")
+            bounds = Decimal(low), Decimal(high) if high else Decimal("Infinity") if dash else Decimal(low)
+            if bounds[1] < bounds[0]:
+                raise ScenarioError(f"amount range {value!r} ends before it starts")
+            return bounds
         if key == "cents":
             cents = [int(v) for v in _listed(value)]
             if any(not 0 <= c <= 99 for c in cents):

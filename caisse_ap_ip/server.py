@@ -577,8 +577,7 @@ class TerminalFactory(protocol.Factory):
         records = walk(request)[0][:1] if isinstance(request, bytes) else [request]
         took = self.reactor.seconds() - connection.received_at
         line, tone = activity.transaction_line(connection.peer, records[0] if records else [], answer, note, took)
-        if plan is not None and plan.decided_by:
-            line += f" (asked, decided by {plan.decided_by})"
+        line += plan.decision if plan is not None else ""
         log.log(level, "%s%s", f"terminal {self.name} " if self.show_name else "", line, extra={"tone": tone})
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:

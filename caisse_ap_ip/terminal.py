@@ -88,8 +88,13 @@ class Plan:
     decided_by: str | None = None  # who decided an ``ask`` (keyboard, web, api, time-out)
 
     def __str__(self) -> str:
-        """The outcome as the journal and the log say it: 'failure:refused (asked, decided by web)'."""
-        return str(self.outcome) + (f" (asked, decided by {self.decided_by})" if self.decided_by else "")
+        """The outcome as the journal says it: 'failure:04 (asked, decided by web)'."""
+        return str(self.outcome) + self.decision
+
+    @property
+    def decision(self) -> str:
+        """' (asked, decided by web)' for an ``ask`` once decided, else nothing."""
+        return f" (asked, decided by {self.decided_by})" if self.decided_by else ""
 
 
 @dataclass(frozen=True, slots=True)

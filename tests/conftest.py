@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
 
+# the example POS project is run as a project of its own, with the plugin, by test_testing.py
+collect_ignore = ["pos_project"]
+
 
 @pytest.fixture(scope="session")
 def terminal_server():

@@ -371,3 +371,38 @@ def test_browsers_of_other_origins_cannot_change_the_terminal(asking, headers, s
     got, body = call(asking, "POST", "/outcomes", {"outcomes": ["success"]}, headers)
     assert got == status, body
     call(asking, "DELETE", "/outcomes")
+
+
+def test_a_scenario_rule_asks_for_large_amounts_only(tmp_path):
+    rules = tmp_path / "ask.toml"
+    rules.write_text('[[rule]]\nname = "large"\nwhen = { amount = "100-" }\noutcome = "ask"\n')
+    with SimulatedTerminal("--scenario", str(rules)) as terminal:
+        small = _pay_amount(terminal.port, b"CB0041000")
+        assert small["AE"] == "10" and terminal.pending() == []
+        pos, answers = paying(terminal)
+        (waiting,) = terminal.pending(wait=10)
+        assert waiting["amount"] == "112.45 EUR"
+        terminal.decide("failure:timeout")
+        pos.join(WAIT)
+        assert answers[0]["AF"] == "08"
+        assert terminal.transactions[-1]["rule"] == "large"
+
+
+def test_a_subprocess_terminal_is_decided_through_its_api():
+    with SimulatedTerminal("--outcome", "ask", subprocess=True) as terminal:
+        pos, answers = paying(terminal)
+        (waiting,) = terminal.pending(wait=10)
+        assert waiting["amount"] == "112.45 EUR"
+        assert terminal.decide("success:cbcontactless")["by"] == "python"
+        pos.join(WAIT)
+        assert answers[0]["CC"] == "00B"
+        with pytest.raises(TerminalError, match="no transaction waits"):
+            terminal.decide("success")
+
+
+def _pay_amount(port: int, amount: bytes) -> dict:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+        sock.sendall(REQUEST.replace(b"CB00511245", amount))
+        return dict(read_answers(sock)[0])

@@ -39,6 +39,7 @@ def kinds(terminal: Terminal, requests) -> list[str]:
     [
         ('amount = "12.34"', request(amount="12.34"), request(amount="12.35")),
         ('amount = "10-20"', request(amount="20"), request(amount="20.01")),
+        ('amount = "100-"', request(amount="100000"), request(amount="99.99")),
         ("cents = [51, 52]", request(amount="3.52"), request(amount="3.53")),
         ('last_digits = "999"', request(amount="19.99"), request(amount="19.98")),
         ('currency = ["USD", "XPF"]', request(currency="XPF", amount="100"), request(currency="EUR")),
@@ -140,6 +141,7 @@ def test_magic_amounts():
         ('[[rule]]\nwhen = { action = "pay" }\noutcome = "silent"\n', "unknown action 'pay'"),
         ('[[rule]]\nwhen = { currency = "EURO" }\noutcome = "silent"\n', "unknown currency 'EURO'"),
         ('[[rule]]\nwhen = { amount = "ten" }\noutcome = "silent"\n', "bad value for amount"),
+        ('[[rule]]\nwhen = { amount = "20-10" }\noutcome = "silent"\n', "amount range '20-10' ends before it starts"),
         ("[[rule]]\nwhen = {}\n", "give either outcome or outcomes"),
         ("[[rule]]\noutcomes = []\n", "non-empty list"),
         ('[[rule]]\noutcome = "silent"\nrepeat = "twice"\n', "repeat must be cycle or once"),
