@@ -79,6 +79,7 @@ class WebUI:
     def _stream(self, request):
         if not self._allowed(request):
             return _error(request, 401, "missing or wrong token: open /events?token=TOKEN")
+        request.uri = request.path  # the access log of -l debug writes the uri: never the token
         if len(self.streams) >= MAX_STREAMS:
             return _error(request, 503, f"{MAX_STREAMS} event streams are open already")
         stream = EventStream(request, self.simulator)
