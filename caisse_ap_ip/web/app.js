@@ -128,6 +128,9 @@ function listen() {
     refresh().catch(failed); // what happened while the stream was not open
   });
   on("pending", (data) => {
+    const mine = (entry) => entry.terminal === state.terminal;
+    const gone = state.pending.filter((old) => mine(old) && !data.pending.some((entry) => entry.id === old.id));
+    if (gone.length) state.awaiting = gone[0]; // decided or withdrawn: its journal row follows
     state.pending = data.pending;
     if (state.chip && !state.pending.some((entry) => entry.id === state.chip.id)) state.chip = null;
     showTerminals();
