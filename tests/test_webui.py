@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from importlib import resources
 
 import pytest
 from helpers import SERVER_SCRIPT, WAIT
@@ -55,9 +56,8 @@ def ui():
 def test_the_page_and_its_files_with_their_types_and_a_strict_policy(ui):
     api, _, _ = ui
     page = get(api, "/")
-    assert page.body.startswith(b"<!doctype html>") and page.responseHeaders.getRawHeaders(b"content-type") == [
-        b"text/html; charset=utf-8"
-    ]
+    assert page.body.startswith(b"<!doctype html>")
+    assert page.responseHeaders.getRawHeaders(b"content-type") == [b"text/html; charset=utf-8"]
     policy = page.responseHeaders.getRawHeaders(b"content-security-policy")[0]
     assert b"default-src 'self'" in policy and b"frame-ancestors 'none'" in policy
     for path, kind in [("/ui/app.js", b"text/javascript"), ("/ui/app.css", b"text/css"), ("/ui/icon.svg", b"image")]:
@@ -70,7 +70,7 @@ def test_the_page_and_its_files_with_their_types_and_a_strict_policy(ui):
 
 
 def test_every_file_the_page_names_is_shipped():
-    page = (webui.resources.files("caisse_ap_ip") / "web" / "index.html").read_text()
+    page = (resources.files("caisse_ap_ip") / "web" / "index.html").read_text()
     for name in ("app.js", "app.css", "icon.svg"):
         assert f"/ui/{name}" in page
         assert f"/ui/{name}" in webui._files()
