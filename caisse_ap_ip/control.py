@@ -113,8 +113,8 @@ class ControlAPI(resource.Resource):
     def _authorise(self, request) -> None:
         if self.token is None:
             return
-        given = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        if not hmac.compare_digest(given, f"Bearer {self.token}"):
+        given = request.getHeader(b"authorization") or b""  # bytes: a non-ASCII header is a wrong token, not a 500
+        if not hmac.compare_digest(given, f"Bearer {self.token}".encode()):
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")
 
     # -- endpoints: each takes the request and the terminals it is about (the first when it needs one)

@@ -358,6 +358,8 @@ class TerminalConnection(protocol.Protocol):
                 "%s %s: planned %s in %.3g s", self, display.summary(request), plan.outcome.describe(), plan.delay
             )
         self.request, self.plan = request, plan
+        if plan.rule == "queued":  # the queue of next outcomes is one shorter
+            self.factory.events.publish("queue", terminal=self.factory.name)
         if plan.outcome.kind == "ask":
             self._ask(request)
             return

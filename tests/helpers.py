@@ -70,10 +70,11 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return received
 
 
-def call(server, method: str, path: str, body=None, token: str | None = None, timeout: float = WAIT):
+def call(server, method: str, path: str, body=None, token: str | None = None, timeout: float = WAIT, headers=()):
     """The control API of ``server`` (its ``control_port``), as a script calls it: (status, JSON answer)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{server.control_port}{path}", data=data, method=method)
+    url = f"http://127.0.0.1:{server.control_port}{path}"
+    request = urllib.request.Request(url, data=data, headers=dict(headers), method=method)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:

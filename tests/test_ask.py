@@ -4,17 +4,14 @@ The registry and the server are driven in-process with task.Clock; the control A
 loopback; the keypad in a pseudo-terminal, as a person would use it.
 """
 
-import json
 import os
 import select
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
-from helpers import REQUEST, SERVER_SCRIPT, WAIT, InProcessTerminal, read_answers
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, InProcessTerminal, call, read_answers
 from twisted.internet import task
 
 from caisse_ap_ip import decisions, outcomes, prompt
@@ -291,18 +288,6 @@ def asking():
         yield terminal
 
 
-def call(terminal, method, path, body=None, headers=()):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{terminal.control_port}{path}", data, dict(headers), method=method
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def paying(terminal) -> tuple[threading.Thread, list]:
     answers = []
     pos = threading.Thread(target=lambda: answers.append(_pay(terminal.port)))
@@ -368,7 +353,7 @@ def test_a_python_test_decides_like_a_person(asking):
 )  # fmt: skip
 def test_browsers_of_other_origins_cannot_change_the_terminal(asking, headers, status):
     headers = {name: value.format(port=asking.control_port) for name, value in headers.items()}
-    got, body = call(asking, "POST", "/outcomes", {"outcomes": ["success"]}, headers)
+    got, body = call(asking, "POST", "/outcomes", {"outcomes": ["success"]}, headers=headers)
     assert got == status, body
     call(asking, "DELETE", "/outcomes")
 
@@ -406,3 +391,15 @@ def _pay_amount(port: int, amount: bytes) -> dict:
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
         sock.sendall(REQUEST.replace(b"CB00511245", amount))
         return dict(read_answers(sock)[0])
+
+
+def test_a_queued_outcome_used_up_is_announced(asking):
+    seen = []
+    asking.next("failure:refused")
+    backend = asking._backend
+    stop = backend._call(backend.simulator.events.subscribe, lambda kind, data: seen.append(kind))
+    try:
+        assert _pay(asking.port)["AF"] == "04"
+    finally:
+        backend._call(stop)
+    assert "queue" in seen and asking.transactions[-1]["rule"] == "queued"

@@ -141,6 +141,8 @@ def test_token_given_at_start_up_and_the_control_on_line():
         assert call(server, "GET", "/health")[0] == 401
         assert call(server, "GET", "/health", token="wrong")[0] == 401
         assert call(server, "GET", "/health", token="s3cret")[0] == 200
+        not_ascii = {"Authorization": "Bearer s3cr\u00e9t".encode().decode("latin-1")}  # a wrong token, not a 500
+        assert call(server, "GET", "/health", headers=not_ascii)[0] == 401
     finally:
         server.stop()
 
