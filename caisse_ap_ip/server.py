@@ -21,7 +21,7 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from . import activity, display
 from .assembly import Request, RequestAssembly, Wait
 from .journal import Journal
-from .outcomes import ANSWERING, CRLF, GARBAGE, split, truncate
+from .outcomes import ANSWERING, CRLF, GARBAGE, pieces, truncate
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode, serial_framing, walk
 from .terminal import Plan, Reply, Terminal
 
@@ -374,7 +374,7 @@ class TerminalConnection(protocol.Protocol):
             data = GARBAGE
         elif outcome.kind in ANSWERING:
             reply = self.factory.terminal.respond(request, outcome)
-            data = encode(reply.records)
+            data = encode(reply.records) if reply.wire is None else reply.wire
             if outcome.kind == "truncated":
                 data = truncate(data)
             elif outcome.kind == "crlf":
@@ -419,12 +419,14 @@ class TerminalConnection(protocol.Protocol):
             self._finished()
             self._close()
             return
-        self._send_pieces(split(data, outcome.fragments) if outcome.fragments > 1 else [data], outcome.pause)
+        self._send_pieces(pieces(outcome, data))
 
-    def _send_pieces(self, pieces: list[bytes], pause: float) -> None:
-        self.transport.write(pieces[0])  # one write: POS that read once get a whole answer
+    def _send_pieces(self, pieces: list[tuple[bytes, float]]) -> None:
+        """Each piece in one write (POS that read once get a whole answer), then the pause after it."""
+        data, pause = pieces[0]
+        self.transport.write(data)
         if len(pieces) > 1:
-            self.timers.start(Timer.PIECE, pause, self._send_next_pieces, pieces[1:], pause)
+            self.timers.start(Timer.PIECE, pause, self._send_next_pieces, pieces[1:])
             return
         self._finished()
         after = self.factory.limits.after_answer
@@ -435,8 +437,8 @@ class TerminalConnection(protocol.Protocol):
         elif after is not None and not self.timers.running(Timer.CLOSE):
             self.timers.start(Timer.CLOSE, after, self._close)
 
-    def _send_next_pieces(self, pieces: list[bytes], pause: float) -> None:
-        self._send_pieces(pieces, pause)
+    def _send_next_pieces(self, pieces: list[tuple[bytes, float]]) -> None:
+        self._send_pieces(pieces)
         self._pump()
 
     def _finished(self) -> None:
@@ -518,30 +520,36 @@ class TerminalFactory(protocol.Factory):
         self.idle_sweep.clock = reactor
 
     def record(
-        self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None, unreadable=False
-    ):
+        self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None, unreadable=False,
+        relayed=None, acted: float | None = None,
+    ):  # fmt: skip
         """Journal one transaction and log its line (at warning if the request could not be read); returns None
-        if it is written, or a Deferred that fires once it is."""
+        if it is written, or a Deferred that fires once it is. A transaction relayed to a real terminal (proxy.py)
+        gives what the proxy saw (``journal.Relayed``) and when its answer was whole (``acted``)."""
+        acted = self.reactor.seconds() if acted is None else acted
         transaction_id, written = self.journal.record(
-            self.name, connection.journal_id, connection.address, connection.received_at, self.reactor.seconds(),
-            request, answer, note or plan.outcome, plan.rule if plan else None,
+            self.name, connection.journal_id, connection.address, connection.received_at, acted,
+            request, answer, note or plan.outcome, plan.rule if plan else None, relayed,
         )  # fmt: skip
-        self._log_transaction(connection, request, answer, note or plan.outcome, unreadable)
+        trouble = "malformed requests" if unreadable else relayed and relayed.warning
+        self._log_transaction(connection, request, answer, note or plan.outcome, trouble, acted, relayed)
         if self.listeners:
             listeners, self.listeners = self.listeners, []
             for listener in listeners:
                 listener(transaction_id)
         return written
 
-    def _log_transaction(self, connection: TerminalConnection, request, answer: bytes | None, note, trouble) -> None:
-        """One line per transaction at info; what went wrong with the request itself at warning, summarised
-        when it floods."""
+    def _log_transaction(self, connection, request, answer: bytes | None, note, trouble, acted, relayed) -> None:
+        """One line per transaction at info; what went wrong (``trouble``: its kind) at warning, summarised when
+        it floods."""
         level = logging.WARNING if trouble else logging.INFO
-        if not log.isEnabledFor(level) or (trouble and not self.warnings.allow("malformed requests")):
+        if not log.isEnabledFor(level) or (trouble and not self.warnings.allow(trouble)):
             return
         records = walk(request)[0][:1] if isinstance(request, bytes) else [request]
-        took = self.reactor.seconds() - connection.received_at
-        line, tone = activity.transaction_line(connection.peer, records[0] if records else [], answer, note, took)
+        took = acted - connection.received_at
+        line, tone = activity.transaction_line(
+            connection.peer, records[0] if records else [], answer, note, took, relayed
+        )
         log.log(level, "%s%s", f"terminal {self.name} " if self.show_name else "", line, extra={"tone": tone})
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:
