@@ -374,7 +374,7 @@ class TerminalConnection(protocol.Protocol):
             data = GARBAGE
         elif outcome.kind in ANSWERING:
             reply = self.factory.terminal.respond(request, outcome)
-            data = encode(reply.records) if reply.wire is None else reply.wire
+            data = reply.data
             if outcome.kind == "truncated":
                 data = truncate(data)
             elif outcome.kind == "crlf":

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import cli, journal, outcomes, scenarios, settings
+from . import cli, display, journal, outcomes, scenarios, settings
 from .simulator import CannotListen, Simulator
 from .terminal import TerminalSettings
 
@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in lines:
         reactor.callWhenRunning(print, line, flush=True)
     reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(simulator.terminals[0].terminal_settings))
+    if args.proxy is not None:
+        relayed = "every POS connection relayed to the terminal at %s (outcomes other than answer act on its answers)"
+        reactor.callWhenRunning(log.info, relayed, display.address(args.proxy))
     # a background job of a shell starts with SIGINT ignored, and Twisted then leaves it so: SIGINT must stop us
     signal.signal(signal.SIGINT, signal.default_int_handler)
     reactor.run()

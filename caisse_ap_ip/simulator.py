@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import random
 
 from twisted.internet import defer, threads
@@ -22,6 +23,7 @@ from twisted.internet.error import CannotListenError
 
 from . import control, display, journal, outcomes, scenarios, settings
 from .outcomes import Outcome
+from .proxy import ProxyFactory
 from .server import Limits, TerminalFactory, listen
 from .terminal import Terminal, TerminalSettings
 
@@ -113,8 +115,13 @@ class Simulator:
         self.ports = args.terminals if isinstance(args.terminals, list) else _consecutive(args.port, args.terminals)
         terminals = [self._terminal(index) for index in range(len(self.ports))]  # a bad scenario raises here
         self.journal = journal.Journal(args.journal, args.journal_cap, reactor)
+        factory_class = TerminalFactory
+        if args.proxy is not None:  # every port relays to the one real terminal
+            factory_class = functools.partial(
+                ProxyFactory, real_terminal=args.proxy, connect_timeout=args.proxy_timeout
+            )
         factories = [
-            TerminalFactory(terminal, self._limits(), reactor, self.journal, name=str(number))
+            factory_class(terminal, self._limits(), reactor, self.journal, name=str(number))
             for number, terminal in enumerate(terminals, 1)
         ]
         for factory in factories:

@@ -33,7 +33,7 @@ from .codes import (
 from .outcomes import ANSWERING, FAILING, Outcome
 from .outcomes import DEFAULT as DEFAULT_OUTCOME
 from .profiles import PROFILES, Profile
-from .protocol import FrameError, Message
+from .protocol import FrameError, Message, encode
 from .scenarios import Scenario
 
 PARTIAL_ACTIONS = frozenset({codes.DEBIT.code, codes.DEFERRED.code})  # what a bank may authorise in part
@@ -92,6 +92,11 @@ class Reply:
     records: Message
     note: str | None = None  # what the terminal shows or prints, for the log
     wire: bytes | None = None  # the bytes to send when they are more than ``records`` (a replayed answer)
+
+    @property
+    def data(self) -> bytes:
+        """The bytes to send."""
+        return encode(self.records) if self.wire is None else self.wire
 
 
 @dataclass(slots=True)
