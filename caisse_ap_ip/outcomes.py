@@ -95,6 +95,11 @@ class Outcome:
             text += f" fragments={self.fragments} pause={self.pause:g}"
         return text
 
+    @property
+    def closes_after_answer(self) -> bool:
+        """Whether the terminal closes the connection once this answer is sent (a replay of a terminal that did)."""
+        return self.recording is not None and self.recording.closes
+
     def table(self) -> dict[str, object]:
         """The outcome as a table that ``from_table`` reads back, for a replay too (which has no text form)."""
         table: dict[str, object] = {"outcome": self.kind}

@@ -12,6 +12,7 @@ byte, bytes). Given to a new request (docs/protocol.md §17.1):
 
 With ``timing = "recorded"`` the answer leaves as the terminal sent it: first piece after the recorded time,
 then each piece at its own pause; otherwise it leaves like any simulated answer (after ``-d``, in one write).
+``closes = true``: the terminal closed the connection after its answer, and so does the replay.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ TIMINGS = {
     "simulated": "the simulator's timing: after -d (or delay=), in one write (or fragments=)",
     "recorded": "the terminal's own: each segment of the recording at its time after the request",
 }
-KEYS = ("timing", "request", "answer", "segments")  # what a replay outcome's table adds to the others'
+KEYS = ("timing", "request", "answer", "segments", "closes")  # what a replay outcome's table adds to the others'
 
 
 class RecordingError(ValueError):
@@ -40,6 +41,7 @@ class Recording:
     answer: bytes  # what the terminal sent for it, as received
     segments: tuple[tuple[float, int], ...] = ()  # the answer as cut: (seconds after the request, bytes)
     timed: bool = False  # timing = "recorded"
+    closes: bool = False  # the terminal closed the connection after its answer
 
     @property
     def first_at(self) -> float:
@@ -72,6 +74,7 @@ class Recording:
             "request": self.request.decode("latin-1"),
             "answer": self.answer.decode("latin-1"),
             "segments": [{"at": at, "size": size} for at, size in self.segments],
+            "closes": self.closes,
         }
 
 
@@ -83,7 +86,7 @@ def _echoing(message: Message, recorded_echo: dict[str, str], new_echo: dict[str
         elif tag in new_echo:
             answered.append((tag, new_echo[tag]))  # an echo: this request's value
     present = {tag for tag, _ in message}
-    return answered + [(tag, value) for tag, value in new_echo.items() if tag not in recorded_echo | present]
+    return answered + [(tag, value) for tag, value in new_echo.items() if tag not in recorded_echo.keys() | present]
 
 
 def from_table(table: dict[str, object]) -> Recording:
@@ -105,7 +108,10 @@ def from_table(table: dict[str, object]) -> Recording:
     segments = _segments(table.get("segments", []))
     if timing == "recorded" and not segments:
         raise RecordingError('timing = "recorded" needs the segments of the recording')
-    return Recording(request, answer, segments, timing == "recorded")
+    closes = table.get("closes", False)
+    if not isinstance(closes, bool):
+        raise RecordingError("closes is true or false")
+    return Recording(request, answer, segments, timing == "recorded", closes)
 
 
 def _latin1(key: str, text: str) -> bytes:

@@ -430,8 +430,9 @@ class TerminalConnection(protocol.Protocol):
             return
         self._finished()
         after = self.factory.limits.after_answer
-        if after is None and self.factory.terminal.profile.closes_after_answer:
-            after = 0.0  # the profile's terminals close once they have answered; --after-answer N overrides
+        closes = self.factory.terminal.profile.closes_after_answer or self.plan.outcome.closes_after_answer
+        if after is None and closes:
+            after = 0.0  # the profile's (or replayed) terminal closes once it has answered; --after-answer N overrides
         if after == 0:
             self._close()
         elif after is not None and not self.timers.running(Timer.CLOSE):
