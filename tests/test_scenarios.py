@@ -46,6 +46,9 @@ def kinds(terminal: Terminal, requests) -> list[str]:
         ("check = true", request(check=True), request()),
         ('pos = "7"', request(pos_number="07"), request()),
         ('tags = { CF = "ORDER-1" }', request(private_data="ORDER-1"), request(private_data="ORDER-2")),
+        ('ticket = "100"', request(ticket="customer"), request()),
+        ('ticket = "none"', request(), request(ticket="customer")),
+        ('ticket = ["110", "120"]', request(ticket="both"), request(ticket="customer")),
     ],
 )
 def test_each_predicate(tmp_path, when, matching, other):
@@ -140,6 +143,7 @@ def test_magic_amounts():
         ('[[rule]]\nwhen = { action = "pay" }\noutcome = "silent"\n', "unknown action 'pay'"),
         ('[[rule]]\nwhen = { currency = "EURO" }\noutcome = "silent"\n', "unknown currency 'EURO'"),
         ('[[rule]]\nwhen = { amount = "ten" }\noutcome = "silent"\n', "bad value for amount"),
+        ('[[rule]]\nwhen = { ticket = "yes" }\noutcome = "silent"\n', 'ticket is a CK value such as "100"'),
         ("[[rule]]\nwhen = {}\n", "give either outcome or outcomes"),
         ("[[rule]]\noutcomes = []\n", "non-empty list"),
         ('[[rule]]\noutcome = "silent"\nrepeat = "twice"\n', "repeat must be cycle or once"),
