@@ -290,9 +290,12 @@ class PosSide(TerminalConnection):
     def terminal_lost(self) -> None:
         """The terminal closed: what it sent is its answer; the POS's line is closed after what it still gets."""
         self.terminal = None
+        now = self._now()
+        if self.phase is Phase.CLOSED and self.relays:  # the POS left after its answer, the terminal has closed
+            self.relays[0].closed_at = now - self.relays[0].started
+            self._journal_first()
         if self.phase is not Phase.READING:  # we hung up: the POS is gone or going
             return
-        now = self._now()
         for relay in self.relays:
             relay.closed_at = now - relay.started
         if self.relays and self.relays[0].whole_at is None and self.relays[0].answer:
@@ -372,17 +375,33 @@ class PosSide(TerminalConnection):
                                 reached)  # fmt: skip
 
     def connectionLost(self, reason=None) -> None:
+        """The POS has gone. A POS that leaves as soon as its answer is whole may leave before the terminal's close
+        reaches us: that answer's row waits for the close (or CLOSE_WATCH) before the terminal is hung up on."""
         if self.phase is Phase.REFUSED:
             return
         why = "closed before the answer" if self.phase is Phase.CLOSING else "left before the answer"
         self.phase = Phase.CLOSING  # nothing more reaches the POS
         self.timers.cancel_all()
-        self._end(why)
+        self.assembly.receive_data(b"")
+        self._take_requests(plan=False)
+        answered = len(self.relays) == 1 and self.relays[0].whole_at is not None and self.arriving is None
+        lingering = answered and self.terminal is not None
+        if not lingering:
+            self._end(why)
+            self._hang_up()
+        super().connectionLost(reason)
+        if lingering:  # started after the base class has cancelled every timer
+            self.timers.start(Watch.CLOSE, CLOSE_WATCH, self._journal_then_hang_up)
+
+    def _journal_then_hang_up(self) -> None:
+        self._journal_first()
+        self._hang_up()
+
+    def _hang_up(self) -> None:
         if self.terminal is not None:
             self.terminal.transport.loseConnection()
         elif self.dialing:
             self.connector.stopConnecting()
-        super().connectionLost(reason)
 
     def is_idle(self, now: float) -> bool:
         quiet_for = now - self.last_activity

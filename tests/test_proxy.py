@@ -85,13 +85,25 @@ def test_a_terminal_that_keeps_the_line_open_is_journaled_after_the_close_watch(
     assert not pos.closed
 
 
-def test_a_pos_leaving_after_its_answer_ends_the_watch_and_the_terminal_connection():
+def test_a_pos_leaving_as_soon_as_its_answer_is_whole_still_learns_whether_the_terminal_closed():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.send(ANSWER)
+    pos.reset()  # before the terminal's close has come
+    proxied.advance(0.01)
+    assert proxied.entries() == [] and not terminal.transport.disconnecting
+    terminal.close()
+    row = entry(proxied)
+    assert row["answer"] == ANSWER.decode() and row["proxy"]["terminal_closed_at"] == pytest.approx(0.01)
+
+
+def test_a_pos_leaving_after_its_answer_ends_the_terminal_connection_after_the_close_watch():
     proxied = InProcessProxy()
     pos, terminal = proxied.relay()
     terminal.send(ANSWER)
     pos.reset()
-    assert entry(proxied)["answer"] == ANSWER.decode()
-    proxied.advance(0)
+    proxied.advance(proxy.CLOSE_WATCH)
+    assert entry(proxied)["proxy"]["terminal_closed"] is False
     assert terminal.transport.disconnecting  # the proxy hung up on the terminal
 
 
