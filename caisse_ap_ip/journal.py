@@ -70,7 +70,8 @@ class Relayed:
 
     def columns(self) -> tuple:
         segments = json.dumps([[who, round(at, 6), size] for who, at, size in self.segments])
-        return self.terminal, segments, self.terminal_closed, self.terminal_answer
+        closed = None if self.terminal_closed is None else round(self.terminal_closed, 6)
+        return self.terminal, segments, closed, self.terminal_answer
 
 
 NOT_RELAYED = (None,) * len(RELAY_COLUMNS)
