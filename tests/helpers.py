@@ -275,23 +275,12 @@ class InProcessTerminal:
 REAL_TERMINAL = ("127.0.0.1", 9100)
 
 
-class RealTerminal:
-    """The real terminal's end of one connection the proxy made: what the proxy forwarded, and what it says."""
-
-    def __init__(self, side, transport: PosTransport):
-        self.side = side
-        self.transport = transport
-
-    def send(self, data: bytes) -> None:
-        self.side.dataReceived(data)
+class RealTerminal(Pos):
+    """The real terminal's end of a connection the proxy made: it sends, and ``received`` is what the proxy
+    forwarded to it."""
 
     def close(self) -> None:
         self.transport.lost(error.ConnectionDone("closed by the real terminal"))
-
-    @property
-    def received(self) -> bytes:
-        """What the proxy forwarded to the terminal."""
-        return self.transport.value()
 
 
 class InProcessProxy(InProcessTerminal):
