@@ -45,6 +45,17 @@ class ServerProcess(testing.ServerProcess):
         super().__init__(*args, command=(sys.executable, str(SERVER_SCRIPT)), timeout=WAIT)
 
 
+@contextmanager
+def server_running(*args: str):
+    """A ServerProcess, stopped at the end of the block even when the test fails in it."""
+    server = ServerProcess(*args)
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+
+
 def read_answers(sock: socket.socket, count: int = 1) -> list[Message]:
     """Read ``count`` answers from a connection the terminal keeps open."""
     decoder = FrameDecoder()

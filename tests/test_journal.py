@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 
-from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed, server_running
 
 from caisse_ap_ip.journal import Journal
 
@@ -145,11 +145,12 @@ def test_a_journal_file_of_the_previous_version_is_read_and_goes_on_with_the_new
     assert old["answer"].endswith("AE00210") and old["proxy"] is None
     assert show(path).returncode == 0
 
-    server = ServerProcess("-d", "0", "--journal", str(path))  # opened for writing: the columns are added
-    with server.connect() as sock:
+    with (
+        server_running("-d", "0", "--journal", str(path)) as server,  # opened for writing: columns added
+        server.connect() as sock,
+    ):
         sock.sendall(REQUEST)
         read_answers(sock)
-    server.stop()
     first, second = journal.read(path)
     assert first["id"] == 1 and second["id"] == 2 and second["proxy"] is None
     columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(transactions)")}

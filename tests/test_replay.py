@@ -18,9 +18,9 @@ from helpers import (
     WAIT,
     InProcessProxy,
     InProcessTerminal,
-    ServerProcess,
     answering,
     fake_terminal,
+    server_running,
     split,
 )
 from hypothesis import given
@@ -234,8 +234,10 @@ def journal_command(*args: str) -> subprocess.CompletedProcess:
 
 def test_proxy_watch_export_and_replay_with_the_commands_of_the_readme(tmp_path):
     journal_file, scenario_file = tmp_path / "shop.db", tmp_path / "recorded.toml"
-    with fake_terminal(answering(split(RECORDED_ANSWER, 9), pause=0.05)) as port:
-        proxied = ServerProcess("--proxy", f"127.0.0.1:{port}", "--journal", str(journal_file))
+    with (
+        fake_terminal(answering(split(RECORDED_ANSWER, 9), pause=0.05)) as port,
+        server_running("--proxy", f"127.0.0.1:{port}", "--journal", str(journal_file)) as proxied,
+    ):
         exchange = client.transact("127.0.0.1", proxied.port, RECORDED_REQUEST, timeout=WAIT)
         assert proxied.stop() == 0
     assert exchange.answer_bytes == RECORDED_ANSWER
@@ -250,18 +252,16 @@ def test_proxy_watch_export_and_replay_with_the_commands_of_the_readme(tmp_path)
     written = journal_command(str(journal_file), "--export-scenario", str(scenario_file))
     assert written.returncode == 0 and written.stdout.startswith(f"{scenario_file}: 1 rule replaying")
 
-    replaying = ServerProcess("-d", "0", "--scenario", str(scenario_file))
     new = RECORDED_REQUEST.replace(b"ORDER-1", b"ORDER-2")
-    replayed = client.transact("127.0.0.1", replaying.port, new, timeout=WAIT)
-    replaying.stop()
+    with server_running("-d", "0", "--scenario", str(scenario_file)) as replaying:
+        replayed = client.transact("127.0.0.1", replaying.port, new, timeout=WAIT)
     assert dict(replayed.answer) == {**dict(decode(RECORDED_ANSWER)), "CF": "ORDER-2"}
 
 
 def test_exporting_a_journal_without_proxied_transactions_is_an_error(tmp_path):
     journal_file = tmp_path / "plain.db"
-    simulated = ServerProcess("-d", "0", "--journal", str(journal_file))
-    client.transact("127.0.0.1", simulated.port, REQUEST, timeout=WAIT)
-    simulated.stop()
+    with server_running("-d", "0", "--journal", str(journal_file)) as simulated:
+        client.transact("127.0.0.1", simulated.port, REQUEST, timeout=WAIT)
     refused = journal_command(str(journal_file), "--export-scenario", str(tmp_path / "x.toml"))
     assert refused.returncode == 2 and "answered by a real terminal (--proxy)" in refused.stderr
     assert not (tmp_path / "x.toml").exists()
