@@ -50,9 +50,10 @@ class Recording:
 
     def answer_to(self, request: Message, echo: Callable[[Message], dict[str, str]]) -> tuple[Message, bytes]:
         """(the last message, every byte to send) of the recorded answer given to ``request``."""
-        recorded_echo, new_echo = echo(decode(self.request)), echo(request)
+        recorded, new = dict(decode(self.request)), dict(request)
+        echoed = echo(request)
         messages, end = walk(self.answer)
-        answered = [_echoing(message, recorded_echo, new_echo) for message in messages]
+        answered = [_echoing(message, recorded, new, echoed) for message in messages]
         wire = b"".join(encode(message) for message in answered) + self.answer[end:]
         return (answered[-1] if answered else []), wire
 
@@ -78,15 +79,16 @@ class Recording:
         }
 
 
-def _echoing(message: Message, recorded_echo: dict[str, str], new_echo: dict[str, str]) -> Message:
+def _echoing(message: Message, recorded: dict[str, str], new: dict[str, str], echoed: dict[str, str]) -> Message:
+    """``message`` of the recording given to the request ``new``; ``echoed``: what the simulator echoes of it."""
     answered = []
     for tag, value in message:
-        if recorded_echo.get(tag) != value:
+        if recorded.get(tag) != value:
             answered.append((tag, value))  # the terminal's own record
-        elif tag in new_echo:
-            answered.append((tag, new_echo[tag]))  # an echo: this request's value
+        elif tag in new:
+            answered.append((tag, new[tag]))  # an echo: this request's value
     present = {tag for tag, _ in message}
-    return answered + [(tag, value) for tag, value in new_echo.items() if tag not in recorded_echo.keys() | present]
+    return answered + [(tag, value) for tag, value in echoed.items() if tag not in recorded.keys() | present]
 
 
 def from_table(table: dict[str, object]) -> Recording:

@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_journal_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="caisse-ap-ip-server journal", description="Show the transactions recorded in a journal file."
+        prog="caisse-ap-ip-server journal",
+        description="Show the transactions recorded in a journal file, or export the answers of a real terminal.",
     )
     parser.add_argument("path", type=Path, help="the file given to --journal")
     parser.add_argument("--last", type=cli.positive_int, default=None, metavar="N", help="only the last N")

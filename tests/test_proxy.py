@@ -391,10 +391,10 @@ def test_end_to_end_our_client_gets_the_terminals_answer_through_the_proxy():
     assert simulated.transactions[-1]["proxy"]["terminal"] == f"127.0.0.1:{port}"
 
 
-def test_end_to_end_an_unreachable_terminal_closes_the_pos_connection():
+def test_end_to_end_an_unreachable_terminal_closes_the_pos_connection_and_the_control_api_says_why():
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]  # closed when this block ends: nobody listens there any more
-    with SimulatedTerminal("--proxy", f"127.0.0.1:{port}") as simulated:
+    with SimulatedTerminal("--proxy", f"127.0.0.1:{port}", subprocess=True) as simulated:  # GET /journal
         with socket.create_connection(("127.0.0.1", simulated.port), timeout=WAIT) as pos:
             pos.sendall(REQUEST)
             assert pos.recv(1024) == b""

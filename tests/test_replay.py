@@ -72,6 +72,15 @@ def test_a_record_the_new_request_lacks_is_not_echoed_from_the_recording():
     assert "CF" not in fields and fields["AE"] == "10"
 
 
+def test_what_the_terminal_echoed_is_read_from_the_recording_whatever_the_simulators_profile_says():
+    from caisse_ap_ip.terminal import TerminalSettings
+
+    payxpert = Terminal(TerminalSettings(profile="payxpert"))  # its own answers carry CZ 0320
+    echoing = from_table({"outcome": "replay", "request": REQUEST.decode(), "answer": (REQUEST + b"AE00210").decode()})
+    fields = dict(payxpert.respond(decode(REQUEST.replace(b"CZ0040300", b"CZ0040301")), echoing).records)
+    assert fields["CZ"] == "0301"  # the recorded terminal echoed the POS's CZ: so does its replay
+
+
 def test_several_messages_and_stray_bytes_are_replayed_each_echoing_the_new_request():
     interim = encode([("CZ", "0300"), ("CA", "01"), ("CD", "0"), ("AE", "11")])
     table = {"outcome": "replay", "request": REQUEST.decode(), "answer": (interim + RECORDED_ANSWER + b"\r\n").decode()}
