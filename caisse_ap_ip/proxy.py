@@ -24,7 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from twisted.internet import error, protocol
-from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.interfaces import IPushProducer, ITCPTransport
+from zope.interface import implementer
 
 from . import display
 from .answers import MAX_ANSWER_SIZE, AnswerReader, Expectation, Progress
@@ -209,10 +210,12 @@ class PosSide(TerminalConnection):
             return
         self.terminal = side
         _no_delay(side.transport)
-        for data in self.held:
-            side.transport.write(data)
         if sum(map(len, self.held)) > self.factory.limits.max_message_size:
             self.transport.resumeProducing()
+        side.transport.registerProducer(_Reading(self.transport), True)  # the POS waits while the terminal is full
+        self.transport.registerProducer(_Reading(side.transport), True)  # and the other way round
+        for data in self.held:
+            side.transport.write(data)
         self.held = []
         if self.pos_done:
             side.transport.loseWriteConnection()
@@ -457,6 +460,25 @@ class ProxyFactory(TerminalFactory):
         """Connect to the real terminal for ``pos``; the connector."""
         host, port = self.real_terminal
         return self.reactor.connectTCP(host, port, TerminalDialer(pos), timeout=self.connect_timeout)
+
+
+@implementer(IPushProducer)
+class _Reading:
+    """The reading of one side, paused while the other side's transport has too much to send (Twisted's flow
+    control between two connections). Stopping is left to the proxy: it may still owe the POS an answer when
+    the terminal's connection is lost."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def pauseProducing(self) -> None:
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        pass
 
 
 def _no_delay(transport) -> None:

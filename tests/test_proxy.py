@@ -124,6 +124,18 @@ def test_an_answer_on_a_record_boundary_without_what_it_implies_is_whole_after_t
     assert entry(proxied)["acted"] == 0.0  # whole when its last byte came
 
 
+def test_neither_side_is_read_while_the_other_cannot_take_more():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.transport.producer.pauseProducing()  # what Twisted does when the terminal's send buffer is full
+    assert pos.transport.producerState == "paused"
+    terminal.transport.producer.resumeProducing()
+    pos.transport.producer.pauseProducing()  # the POS does not read its answer
+    assert (pos.transport.producerState, terminal.transport.producerState) == ("producing", "paused")
+    terminal.transport.producer.stopProducing()  # the terminal's connection is lost: the POS's line is not cut
+    assert not pos.closed
+
+
 def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back():
     proxied = InProcessProxy()
     pos, terminal = proxied.relay()
