@@ -1,6 +1,8 @@
 """What a person watching the server sees: one line per transaction, and floods of warnings summarised.
 
     12:04:31,201 INFO 127.0.0.1:53012 POS 01 debit 112.45 EUR: success CB/Visa/Mastercard contact, auth 435613 in 3.00 s
+    12:04:33,912 INFO 127.0.0.1:53018 POS 01 debit 112.45 EUR: success ... in 2.91 s, proxied to 192.0.2.50:8888 \
+        (answer in 2 segments, closed by the terminal)
     12:04:40,876 WARNING 127.0.0.1:53020 malformed: non-ASCII byte at byte 0: answered AF=09 and closed
     12:04:41,002 WARNING ... 4180 more malformed requests in the last 10 s
 
@@ -19,13 +21,26 @@ SHOWN_PER_WINDOW = 5  # warnings of one kind shown in a window before they are o
 WINDOW = 10.0  # seconds
 
 
-def transaction_line(peer: str, request: Message, answer: bytes | None, note: object, took: float) -> tuple[str, str]:
-    """(the line, its tone) for one transaction: who, what, the result in words with its codes, how long."""
+def transaction_line(
+    peer: str, request: Message, answer: bytes | None, note: object, took: float, relayed=None
+) -> tuple[str, str]:
+    """(the line, its tone) for one transaction: who, what, the result in words with its codes, how long, and
+    for a transaction relayed to a real terminal (``journal.Relayed``), which one and how it answered."""
     fields = dict(request)
     who = f"{peer} POS {fields['CA']}" if "CA" in fields else peer
     words, tone = result_words(answer, note)
     what = f" {display.summary(request)}" if "CD" in fields else ""  # no action to name: the peer alone
-    return f"{who}{what}: {words} in {took:.2f} s", tone
+    line = f"{who}{what}: {words} in {took:.2f} s"
+    if relayed is not None and relayed.reached:  # an unreachable terminal is named by the note already
+        line += f", proxied to {relayed.terminal} ({relay_words(relayed)})"
+    return line, tone
+
+
+def relay_words(relayed) -> str:
+    """'answer in 2 segments, closed by the terminal', 'no answer', ..."""
+    count = len(relayed.answer_segments)
+    words = f"answer in {count} segment{'s' if count > 1 else ''}" if count else "no answer from the terminal"
+    return words + (", closed by the terminal" if relayed.terminal_closed is not None else "")
 
 
 def result_words(answer: bytes | None, note: object) -> tuple[str, str]:

@@ -7,13 +7,20 @@ outlives the process anyway, and a statement per transaction would cost more
 than answering it. In a file, each transaction is written by one database thread
 (twisted.enterprise.adbapi) and the server sends the answer only once it is
 written, so that killing the process loses nothing a POS has seen.
+
+A transaction relayed to a real terminal (``--proxy``) also has the terminal's
+address, the TCP segments of both directions, when the terminal closed and what
+it sent (``Relayed``); files of earlier versions, without those columns, get
+them when opened.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 from twisted.internet import defer
@@ -28,13 +35,46 @@ CREATE TABLE IF NOT EXISTS connections (
 );
 CREATE TABLE IF NOT EXISTS transactions (
     id INTEGER PRIMARY KEY, terminal TEXT, connection INTEGER, peer TEXT,
-    received REAL, acted REAL, request BLOB, answer BLOB, outcome TEXT, rule TEXT
+    received REAL, acted REAL, request BLOB, answer BLOB, outcome TEXT, rule TEXT,
+    relayed_to TEXT, segments TEXT, terminal_closed REAL, terminal_answer BLOB
 );
 """
-COLUMNS = ("id", "terminal", "connection", "peer", "received", "acted", "request", "answer", "outcome", "rule")
+RELAY_COLUMNS = {"relayed_to": "TEXT", "segments": "TEXT", "terminal_closed": "REAL", "terminal_answer": "BLOB"}
+COLUMNS = ("id", "terminal", "connection", "peer", "received", "acted", "request", "answer", "outcome", "rule",
+           *RELAY_COLUMNS)  # fmt: skip
 INSERT_TRANSACTION = f"INSERT INTO transactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 INSERT_CONNECTION = "INSERT OR REPLACE INTO connections (id, terminal, peer, opened, closed) VALUES (?, ?, ?, ?, ?)"
 CLOSE_CONNECTION = "UPDATE connections SET closed = ? WHERE id = ?"
+POS, TERMINAL = "pos", "terminal"  # who sent a segment
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """What the proxy saw of one transaction relayed to a real terminal."""
+
+    terminal: str  # the real terminal's address, host:port
+    segments: tuple[tuple[str, float, int], ...]  # (POS or TERMINAL, seconds after the request's first byte, bytes)
+    terminal_closed: float | None = None  # seconds after the request's first byte when it closed; None: it did not
+    terminal_answer: bytes | None = None  # what the terminal sent for this request, as received
+    reached: bool = True  # False: the terminal could not be reached
+
+    @property
+    def answer_segments(self) -> list[tuple[float, int]]:
+        """The terminal's segments: (seconds after the request's first byte, bytes)."""
+        return [(at, size) for who, at, size in self.segments if who == TERMINAL]
+
+    @property
+    def warning(self) -> str | None:
+        """The kind of warning this transaction is for the log's flood limiter, or None."""
+        return None if self.reached else "connections to an unreachable terminal"
+
+    def columns(self) -> tuple:
+        segments = json.dumps([[who, round(at, 6), size] for who, at, size in self.segments])
+        closed = None if self.terminal_closed is None else round(self.terminal_closed, 6)
+        return self.terminal, segments, closed, self.terminal_answer
+
+
+NOT_RELAYED = (None,) * len(RELAY_COLUMNS)
 
 
 class Journal:
@@ -71,17 +111,18 @@ class Journal:
     def connection_closed(self, connection_id: int, at: float) -> None:
         self._closed.append((at, connection_id))
 
-    def record(self, terminal, connection, peer, received, acted, request: bytes, answer, outcome, rule):
+    def record(self, terminal, connection, peer, received, acted, request: bytes, answer, outcome, rule, relayed=None):
         """Add a transaction; the answer is bytes as sent (None: nothing was sent).
 
         ``request`` may be bytes or records, ``peer`` an address tuple, ``outcome`` an object whose str() is written:
-        encoding and formatting wait for the write, which in memory most rows never see.
+        encoding and formatting wait for the write, which in memory most rows never see. ``relayed`` (a
+        ``Relayed``) is what the proxy saw, for a transaction relayed to a real terminal.
 
         Returns its id, and a Deferred that fires once it is safely written (None when in memory: at once).
         """
         transaction_id = self.last_id = next(self._transaction_ids)
         self._transactions.append(
-            (transaction_id, terminal, connection, peer, received, acted, request, answer, outcome, rule)
+            (transaction_id, terminal, connection, peer, received, acted, request, answer, outcome, rule, relayed)
         )
         if self.pool is not None:
             pending = self._take_pending()
@@ -108,10 +149,7 @@ class Journal:
                 for cid, terminal, peer, opened, closed in self._opened
             ],
             list(self._closed),
-            [
-                (*row[:3], display.address(row[3]), row[4], row[5], _frame(row[6]), row[7], str(row[8]), row[9])
-                for row in self._transactions
-            ],
+            [_transaction_row(row) for row in self._transactions],
         )
         self._opened.clear()
         self._closed.clear()
@@ -145,6 +183,12 @@ class Journal:
         db.execute("COMMIT")
 
 
+def _transaction_row(row: tuple) -> tuple:
+    """A transaction as ``record`` keeps it, formatted for its INSERT."""
+    relayed = row[10].columns() if row[10] else NOT_RELAYED
+    return (*row[:3], display.address(row[3]), row[4], row[5], _frame(row[6]), row[7], str(row[8]), row[9], *relayed)
+
+
 def _frame(request: bytes | list) -> bytes:
     return request if isinstance(request, bytes) else encode(request)
 
@@ -155,6 +199,14 @@ def _prepare(db: sqlite3.Connection) -> None:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
+    present = _columns(db)
+    for name, kind in RELAY_COLUMNS.items():  # a file of an earlier version: the columns it lacks
+        if name not in present:
+            db.execute(f"ALTER TABLE transactions ADD COLUMN {name} {kind}")
+
+
+def _columns(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(transactions)")}
 
 
 def _next_id(db: sqlite3.Connection, table: str) -> int:
@@ -162,7 +214,9 @@ def _next_id(db: sqlite3.Connection, table: str) -> int:
 
 
 def _select(db: sqlite3.Connection, last: int | None, terminal: str | None, after: int) -> list[tuple]:
-    sql = f"SELECT {', '.join(COLUMNS)} FROM transactions WHERE id > ?"
+    present = _columns(db)  # a file of an earlier version read without writing: what it lacks is NULL
+    selected = ", ".join(name if name in present else f"NULL AS {name}" for name in COLUMNS)
+    sql = f"SELECT {selected} FROM transactions WHERE id > ?"
     values: list = [after]
     if terminal is not None:
         sql += " AND terminal = ?"
@@ -180,7 +234,22 @@ def _entry(row: tuple) -> dict:
         frame = entry[side]
         entry[side] = frame.decode("latin-1") if frame is not None else None
         entry[f"{side}_records"] = _records(frame)
+    relayed = [entry.pop(name) for name in RELAY_COLUMNS]
+    entry["proxy"] = _proxy(*relayed)
     return entry
+
+
+def _proxy(relayed_to, segments, terminal_closed, terminal_answer) -> dict | None:
+    """What the proxy saw, as the journal's readers get it; None for a transaction the simulator answered."""
+    if relayed_to is None:
+        return None
+    return {
+        "terminal": relayed_to,
+        "segments": [{"from": who, "at": at, "size": size} for who, at, size in json.loads(segments or "[]")],
+        "terminal_closed": terminal_closed is not None,
+        "terminal_closed_at": terminal_closed,
+        "terminal_answer": terminal_answer.decode("latin-1") if terminal_answer is not None else None,
+    }
 
 
 def _records(frame: bytes | None) -> list | None:

@@ -198,5 +198,18 @@ def terminals(value: object) -> int | list[int]:
     return count
 
 
+def terminal_address(value: object) -> tuple[str, int]:
+    """HOST:PORT of a terminal to connect to: a name, an IPv4 address, or an IPv6 address in brackets ([::1]:8888)."""
+    given = text(value).strip()
+    host, colon, port = given.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise SettingError(f"{shown(value)}: write an IPv6 address in brackets, as in [::1]:8888")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingError(f"{shown(value)} is not HOST:PORT with a port from 1 to 65535, e.g. 192.0.2.50:8888")
+    return host, int(port)
+
+
 def path(value: object) -> Path:
     return Path(text(value))

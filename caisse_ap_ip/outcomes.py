@@ -12,6 +12,9 @@ then modifiers, separated by spaces::
 The same as a table (TOML, JSON)::
 
     {outcome = "failure", code = "refused", delay = "1-3", fragments = 4, pause = 0.2}
+
+``replay`` (a real terminal's recorded answer, ``replay.py``) exists only as a
+table: it carries the recorded request, answer and segments.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from . import codes
+from . import codes, replay
 from .cards import PAYMENT_TYPES
+from .replay import Recording
 
 DEFAULT_FRAGMENTS = 3  # pieces of an answer cut by "fragments" without a number, as real terminals cut them
 KINDS = {
@@ -45,10 +49,11 @@ KINDS = {
     "padded-amount": "the answer with CB zero-padded to 12 digits, as real terminals send it",
     "ask": "wait for a person's decision (the server's terminal, the web page or the API), as a real terminal "
     "waits for its customer; nobody's decision is the input time-out (--ask-timeout, AF=08)",
+    "replay": "the answer a real terminal gave, recorded through --proxy (scenario files of journal --export-scenario)",
 }
 MODIFIER_KINDS = frozenset({"delay", "fragments"})  # kinds that mean "answer", with that modifier
 ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated", "partial", "pending",
-                       "crlf", "extended-af", "padded-amount"})  # fmt: skip
+                       "crlf", "extended-af", "padded-amount", "replay"})  # fmt: skip
 FAILING = frozenset({"failure", "extended-af"})  # kinds whose payment fails with ``code``
 ARGUMENTS = {"failure": "code", "extended-af": "code", "success": "payment_type", "partial": "amount"}
 CRLF = b"\r\n"
@@ -70,6 +75,7 @@ class Outcome:
     fragments: int = 1  # the answer sent in this many pieces
     pause: float = DEFAULT_PAUSE
     amount: str | None = None  # what a partial authorisation grants: currency units (10.00) or a share (50%)
+    recording: Recording | None = None  # what a replay answers
 
     def delay_seconds(self, rng: random.Random, default: float) -> float:
         if self.delay is None:
@@ -83,11 +89,28 @@ class Outcome:
     def describe(self) -> str:
         argument = self.code or self.payment_type or self.amount
         text = self.kind + (f":{argument}" if argument else "")
+        if self.recording and self.recording.timed:
+            text += " timing=recorded"
         if self.delay:
             text += f" delay={_format_range(self.delay)}"
         if self.fragments > 1:
             text += f" fragments={self.fragments} pause={self.pause:g}"
         return text
+
+    @property
+    def closes_after_answer(self) -> bool:
+        """Whether the terminal closes the connection once this answer is sent (a replay of a terminal that did)."""
+        return self.recording is not None and self.recording.closes
+
+    def table(self) -> dict[str, object]:
+        """The outcome as a table that ``from_table`` reads back, for a replay too (which has no text form)."""
+        table: dict[str, object] = {"outcome": self.kind}
+        table.update({key: value for key in ("code", "payment_type", "amount") if (value := getattr(self, key))})
+        if self.delay:
+            table["delay"] = _format_range(self.delay)
+        if self.fragments > 1:
+            table.update(fragments=self.fragments, pause=self.pause)
+        return {**table, **(self.recording.table() if self.recording else {})}
 
 
 DEFAULT = Outcome()
@@ -122,8 +145,9 @@ def coerce(item: object) -> Outcome:
 
 
 def from_table(table: dict[str, object]) -> Outcome:
-    """An outcome from a TOML or JSON table: outcome, code, payment_type, delay, fragments, pause."""
-    known = {"outcome", "argument", "code", "payment_type", "amount", "delay", "fragments", "pause"}
+    """An outcome from a TOML or JSON table: outcome, code, payment_type, delay, fragments, pause (and what a replay
+    carries: timing, request, answer, segments)."""
+    known = {"outcome", "argument", "code", "payment_type", "amount", "delay", "fragments", "pause", *replay.KEYS}
     unknown = set(table) - known
     if unknown:
         raise OutcomeError(f"unknown outcome key {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
@@ -141,11 +165,19 @@ def from_table(table: dict[str, object]) -> Outcome:
     if kind == "partial" and table.get("amount") is None:
         raise OutcomeError("partial needs the amount granted: partial:10.00 or partial:50%")
     kind = "answer" if kind in MODIFIER_KINDS else kind
-    return with_modifiers(
+    recording = _recording(kind, table)
+    outcome = with_modifiers(
         Outcome(kind=kind, code=_failure_code(table.get("code", DEFAULT_CODES.get(kind))) if kind in FAILING else None,
-                payment_type=_payment_type(table.get("payment_type")), amount=_granted(table.get("amount"))),
+                payment_type=_payment_type(table.get("payment_type")), amount=_granted(table.get("amount")),
+                recording=recording),
         delay=table.get("delay"), fragments=table.get("fragments"), pause=table.get("pause"),
     )  # fmt: skip
+    if recording and recording.timed:
+        if outcome.fragments > 1:
+            raise OutcomeError('replay with timing = "recorded" is cut as recorded: no fragments')
+        if outcome.delay is None:  # the first piece leaves when the terminal's did
+            outcome = with_modifiers(outcome, delay=recording.first_at)
+    return outcome
 
 
 def with_modifiers(outcome: Outcome, *, delay: object = None, fragments: object = None, pause: object = None):
@@ -170,6 +202,18 @@ def _modifier_argument(kind: str, table: dict[str, object]) -> dict[str, object]
     if table[kind] is None:
         raise OutcomeError("delay needs its seconds: delay:2 or delay:1-3")
     return table
+
+
+def _recording(kind: str, table: dict[str, object]) -> Recording | None:
+    if kind != "replay":
+        given = [key for key in replay.KEYS if key in table]
+        if given:
+            raise OutcomeError(f"outcome {kind!r} takes no {given[0]} (only replay does)")
+        return None
+    try:
+        return replay.from_table(table)
+    except replay.RecordingError as error:
+        raise OutcomeError(str(error)) from None
 
 
 def _failure_code(value: object) -> str:
@@ -264,6 +308,14 @@ def split(data: bytes, pieces: int) -> list[bytes]:
         parts.append(data[start:end])
         start = end
     return parts
+
+
+def pieces(outcome: Outcome, data: bytes) -> list[tuple[bytes, float]]:
+    """How an answer leaves, in order: each piece and the pause after it (as recorded for a replay with
+    timing = "recorded", else ``fragments`` pieces ``pause`` apart)."""
+    if outcome.recording and outcome.recording.timed:
+        return outcome.recording.pieces(data)
+    return [(piece, outcome.pause) for piece in split(data, outcome.fragments)]
 
 
 def truncate(data: bytes) -> bytes:

@@ -13,8 +13,9 @@
 
 Predicates (all must hold): amount ("12.34" or "10-20", currency units), cents
 (last two digits of the amount in minor units), last_digits, currency, action,
-check, pos, tags, rank (the Nth request of the terminal), every (every Nth
-request), share (that fraction of requests, at random), state. A rule gives
+check, pos, ticket (the CK asked for, or "none"), tags, rank (the Nth request
+of the terminal), every (every Nth request), share (that fraction of requests,
+at random), state. A rule gives
 ``outcome`` (text or table, see outcomes.py) or ``outcomes`` (a sequence,
 ``repeat = "cycle"`` or ``"once"``), and may change the state with ``then``.
 """
@@ -34,8 +35,9 @@ from .codes import ACTION_CODES, is_check
 from .outcomes import Outcome
 
 START = "start"
-PREDICATES = ("amount", "cents", "last_digits", "currency", "action", "check", "pos", "tags", "rank", "every",
-              "share", "state")  # fmt: skip
+PREDICATES = ("amount", "cents", "last_digits", "currency", "action", "check", "pos", "ticket", "tags", "rank",
+              "every", "share", "state")  # fmt: skip
+NO_TICKET = "none"  # the ticket predicate of a request without CK
 RULE_KEYS = {"name", "when", "outcome", "outcomes", "repeat", "then"}
 
 
@@ -113,6 +115,7 @@ _PREDICATES = {
     "action": lambda s, expected, f: f.get("CD") in expected,
     "check": lambda s, expected, f: is_check(f) == expected,
     "pos": lambda s, expected, f: f.get("CA") in expected,
+    "ticket": lambda s, expected, f: f.get("CK", NO_TICKET) in expected,
     "tags": lambda s, expected, f: all(f.get(tag) == value for tag, value in expected.items()),
     "rank": lambda s, expected, f: s.rank in expected,
     "every": lambda s, expected, f: s.rank % expected == 0,
@@ -211,6 +214,11 @@ def _predicate(key: str, value: object) -> object:
             return value
         if key == "pos":
             return frozenset(str(v).zfill(2) for v in _listed(value))
+        if key == "ticket":
+            tickets = [str(v).lower() for v in _listed(value)]
+            if any(t != NO_TICKET and not (len(t) == 3 and t.isdigit()) for t in tickets):
+                raise ScenarioError(f'ticket is a CK value such as "100", or "{NO_TICKET}" for a request without CK')
+            return frozenset(tickets)
         if key == "tags":
             if not isinstance(value, dict):
                 raise ScenarioError("tags is a table: { CF = 'ORDER-1' }")

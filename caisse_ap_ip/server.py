@@ -22,7 +22,7 @@ from . import activity, display
 from .assembly import Request, RequestAssembly, Wait
 from .decisions import Decisions, Pending
 from .journal import Journal
-from .outcomes import ANSWERING, CRLF, GARBAGE, split, truncate
+from .outcomes import ANSWERING, CRLF, GARBAGE, pieces, truncate
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, Message, encode, serial_framing, walk
 from .terminal import Plan, Reply, Terminal
 
@@ -408,7 +408,7 @@ class TerminalConnection(protocol.Protocol):
             data = GARBAGE
         elif outcome.kind in ANSWERING:
             reply = self.factory.terminal.respond(request, outcome)
-            data = encode(reply.records)
+            data = reply.data
             if outcome.kind == "truncated":
                 data = truncate(data)
             elif outcome.kind == "crlf":
@@ -453,24 +453,27 @@ class TerminalConnection(protocol.Protocol):
             self._finished()
             self._close()
             return
-        self._send_pieces(split(data, outcome.fragments) if outcome.fragments > 1 else [data], outcome.pause)
+        self._send_pieces(pieces(outcome, data))
 
-    def _send_pieces(self, pieces: list[bytes], pause: float) -> None:
-        self.transport.write(pieces[0])  # one write: POS that read once get a whole answer
+    def _send_pieces(self, pieces: list[tuple[bytes, float]]) -> None:
+        """Each piece in one write (POS that read once get a whole answer), then the pause after it."""
+        data, pause = pieces[0]
+        self.transport.write(data)
         if len(pieces) > 1:
-            self.timers.start(Timer.PIECE, pause, self._send_next_pieces, pieces[1:], pause)
+            self.timers.start(Timer.PIECE, pause, self._send_next_pieces, pieces[1:])
             return
         self._finished()
         after = self.factory.limits.after_answer
-        if after is None and self.factory.terminal.profile.closes_after_answer:
-            after = 0.0  # the profile's terminals close once they have answered; --after-answer N overrides
+        closes = self.factory.terminal.profile.closes_after_answer or self.plan.outcome.closes_after_answer
+        if after is None and closes:
+            after = 0.0  # the profile's (or replayed) terminal closes once it has answered; --after-answer N overrides
         if after == 0:
             self._close()
         elif after is not None and not self.timers.running(Timer.CLOSE):
             self.timers.start(Timer.CLOSE, after, self._close)
 
-    def _send_next_pieces(self, pieces: list[bytes], pause: float) -> None:
-        self._send_pieces(pieces, pause)
+    def _send_next_pieces(self, pieces: list[tuple[bytes, float]]) -> None:
+        self._send_pieces(pieces)
         self._pump()
 
     def _finished(self) -> None:
@@ -554,15 +557,19 @@ class TerminalFactory(protocol.Factory):
         self.idle_sweep.clock = reactor
 
     def record(
-        self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None, unreadable=False
-    ):
+        self, connection: TerminalConnection, *, request, answer: bytes | None, plan=None, note=None, unreadable=False,
+        relayed=None, acted: float | None = None,
+    ):  # fmt: skip
         """Journal one transaction and log its line (at warning if the request could not be read); returns None
-        if it is written, or a Deferred that fires once it is."""
+        if it is written, or a Deferred that fires once it is. A transaction relayed to a real terminal (proxy.py)
+        gives what the proxy saw (``journal.Relayed``) and when its answer was whole (``acted``)."""
+        acted = self.reactor.seconds() if acted is None else acted
         transaction_id, written = self.journal.record(
-            self.name, connection.journal_id, connection.address, connection.received_at, self.reactor.seconds(),
-            request, answer, note or plan, plan.rule if plan else None,
+            self.name, connection.journal_id, connection.address, connection.received_at, acted,
+            request, answer, note or plan, plan.rule if plan else None, relayed,
         )  # fmt: skip
-        self._log_transaction(connection, request, answer, note or plan.outcome, unreadable, plan)
+        trouble = "malformed requests" if unreadable else relayed and relayed.warning
+        self._log_transaction(connection, request, answer, note or plan, trouble, acted, relayed)
         self.events.publish("transaction", terminal=self.name, id=transaction_id)
         if self.listeners:
             listeners, self.listeners = self.listeners, []
@@ -570,16 +577,19 @@ class TerminalFactory(protocol.Factory):
                 listener(transaction_id)
         return written
 
-    def _log_transaction(self, connection, request, answer: bytes | None, note, trouble, plan=None) -> None:
-        """One line per transaction at info; what went wrong with the request itself at warning, summarised
-        when it floods."""
+    def _log_transaction(self, connection, request, answer: bytes | None, note, trouble, acted, relayed) -> None:
+        """One line per transaction at info; what went wrong (``trouble``: its kind) at warning, summarised when
+        it floods. ``note`` is what the server said, or the plan."""
         level = logging.WARNING if trouble else logging.INFO
-        if not log.isEnabledFor(level) or (trouble and not self.warnings.allow("malformed requests")):
+        if not log.isEnabledFor(level) or (trouble and not self.warnings.allow(trouble)):
             return
         records = walk(request)[0][:1] if isinstance(request, bytes) else [request]
-        took = self.reactor.seconds() - connection.received_at
-        line, tone = activity.transaction_line(connection.peer, records[0] if records else [], answer, note, took)
-        line += plan.decision if plan is not None else ""
+        took = acted - connection.received_at
+        outcome = note.outcome if isinstance(note, Plan) else note
+        line, tone = activity.transaction_line(
+            connection.peer, records[0] if records else [], answer, outcome, took, relayed
+        )
+        line += note.decision if isinstance(note, Plan) else ""
         log.log(level, "%s%s", f"terminal {self.name} " if self.show_name else "", line, extra={"tone": tone})
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import cli, journal, outcomes, prompt, scenarios, settings
+from . import cli, display, export, journal, outcomes, prompt, scenarios, settings
 from .simulator import CannotListen, Simulator
 from .terminal import TerminalSettings
 
@@ -26,11 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_journal_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="caisse-ap-ip-server journal", description="Show the transactions recorded in a journal file."
+        prog="caisse-ap-ip-server journal",
+        description="Show the transactions recorded in a journal file, or export the answers of a real terminal.",
     )
     parser.add_argument("path", type=Path, help="the file given to --journal")
     parser.add_argument("--last", type=cli.positive_int, default=None, metavar="N", help="only the last N")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    parser.add_argument(
+        "--export-scenario", type=Path, metavar="FILE",
+        help="write a scenario file that replays the answers of the real terminal (transactions relayed by --proxy): "
+        "one replay rule per request shape; load it with --scenario FILE",
+    )  # fmt: skip
     return parser
 
 
@@ -42,6 +48,8 @@ def show_journal(argv: list[str]) -> int:
     except (FileNotFoundError, sqlite3.DatabaseError) as error:
         print(f"caisse-ap-ip-server journal: {args.path}: {error}", file=sys.stderr)
         return cli.EXIT_USAGE
+    if args.export_scenario is not None:
+        return _export(entries, args.path, args.export_scenario)
     try:
         for entry in entries:
             print(json.dumps(entry) if args.json else _journal_text(entry))
@@ -51,15 +59,41 @@ def show_journal(argv: list[str]) -> int:
     return cli.EXIT_SUCCESS
 
 
+def _export(entries: list[dict], source: Path, target: Path) -> int:
+    try:
+        text, rules = export.scenario(entries, str(source), datetime.now())
+        target.write_text(text, encoding="utf-8")
+    except (export.NothingToExport, OSError) as error:
+        print(f"caisse-ap-ip-server journal: {error}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    print(f"{target}: {rules} rule{'s' if rules > 1 else ''} replaying the answers of {source}")
+    return cli.EXIT_SUCCESS
+
+
 def _journal_text(entry: dict) -> str:
     when = datetime.fromtimestamp(entry["received"]).isoformat(sep=" ", timespec="milliseconds")
     took = entry["acted"] - entry["received"]
     answer = entry["answer"] if entry["answer"] is not None else "(no answer)"
     rule = f" [{entry['rule']}]" if entry["rule"] else ""
-    return (
+    text = (
         f"#{entry['id']} {when} terminal {entry['terminal']} {entry['peer']} {entry['outcome']}{rule} "
         f"after {took:.3f} s\n  -> {entry['request']}\n  <- {answer}"
     )
+    return text + _relay_text(entry["proxy"], entry["answer"]) if entry["proxy"] else text
+
+
+def _relay_text(relayed: dict, answer: str | None) -> str:
+    """How the transaction went through the proxy: each segment, the terminal's close, and what the terminal
+    sent when the POS got something else."""
+    lines = [f"  proxied to {relayed['terminal']} (seconds from the request's first byte):"]
+    for segment in relayed["segments"]:
+        direction = "POS -> terminal" if segment["from"] == journal.POS else "terminal -> POS"
+        lines.append(f"    +{segment['at']:.3f} s  {direction}  {segment['size']:5d} bytes")
+    if relayed["terminal_closed"]:
+        lines.append(f"    +{relayed['terminal_closed_at']:.3f} s  closed by the terminal")
+    if relayed["terminal_answer"] not in (None, answer):
+        lines.append(f"  terminal sent: {relayed['terminal_answer']}")
+    return "\n" + "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly
     for line in lines:
         reactor.callWhenRunning(print, line, flush=True)
-    reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(simulator.terminals[0].terminal_settings))
+    if args.proxy is None:
+        reactor.callWhenRunning(log.info, "terminal ready: %s", _describe(simulator.terminals[0].terminal_settings))
+    else:
+        relayed = "proxy ready: every POS connection relayed to the terminal at %s, outcome %s"
+        reactor.callWhenRunning(log.info, relayed, display.address(args.proxy), args.outcome.describe())
     # a background job of a shell starts with SIGINT ignored, and Twisted then leaves it so: SIGINT must stop us
     signal.signal(signal.SIGINT, signal.default_int_handler)
     reactor.run()

@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from . import __version__, cli, journal, options, outcomes
+from . import __version__, cli, journal, options, outcomes, proxy
 from .cards import PAYMENT_TYPES
 from .options import SettingError
 from .outcomes import Outcome
@@ -169,6 +169,13 @@ ROWS: tuple[Setting, ...] = (
             about="keep the journal of connections, requests and answers in this SQLite file"),
     startup("journal_cap", "--journal-cap", parse=options.positive_int, default=journal.DEFAULT_CAP, metavar="N",
             about="transactions kept in the journal, the oldest go first"),
+    startup("proxy", "--proxy", parse=options.terminal_address, metavar="HOST:PORT", shown="off",
+            about="relay every POS connection to the real terminal at HOST:PORT, byte for byte, and journal what "
+            "both say and how the terminal cuts its answer ([::1]:8888 for IPv6; see README: Between a POS and a "
+            "real terminal)"),
+    startup("proxy_timeout", "--proxy-timeout", parse=options.positive_float, default=proxy.DEFAULT_CONNECT_TIMEOUT,
+            metavar="SECONDS",
+            about="with --proxy, how long to wait for the terminal to take the connection before closing the POS's"),
     connection("after_answer", "--after-answer", parse=options.after_answer, metavar="POLICY", shown="keep",
                about="after an answer: keep the connection open, close it, or close it after this many seconds"),
     connection("busy", "--busy", choices=tuple(BUSY_MODES), metavar="MODE",

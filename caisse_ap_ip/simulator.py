@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import random
 
 from twisted.internet import defer, threads
@@ -22,6 +23,7 @@ from twisted.internet.error import CannotListenError
 
 from . import control, decisions, display, journal, outcomes, scenarios, settings, webui
 from .outcomes import Outcome
+from .proxy import ProxyFactory
 from .server import Limits, TerminalFactory, listen
 from .terminal import Terminal, TerminalSettings
 
@@ -124,8 +126,13 @@ class Simulator:
         self.journal = journal.Journal(args.journal, args.journal_cap, reactor)
         self.decisions = decisions.Decisions(reactor)  # the transactions of every terminal waiting for a person
         self.events = self.decisions.events
+        factory_class = TerminalFactory
+        if args.proxy is not None:  # every port relays to the one real terminal
+            factory_class = functools.partial(
+                ProxyFactory, real_terminal=args.proxy, connect_timeout=args.proxy_timeout
+            )
         factories = [
-            TerminalFactory(terminal, self._limits(), reactor, self.journal, str(number), self.decisions)
+            factory_class(terminal, self._limits(), reactor, self.journal, str(number), self.decisions)
             for number, terminal in enumerate(terminals, 1)
         ]
         for factory in factories:

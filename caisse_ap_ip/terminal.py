@@ -33,7 +33,7 @@ from .codes import (
 from .outcomes import ANSWERING, FAILING, Outcome
 from .outcomes import DEFAULT as DEFAULT_OUTCOME
 from .profiles import PROFILES, Profile
-from .protocol import FrameError, Message
+from .protocol import FrameError, Message, encode
 from .scenarios import Scenario
 
 PARTIAL_ACTIONS = frozenset({codes.DEBIT.code, codes.DEFERRED.code})  # what a bank may authorise in part
@@ -101,6 +101,12 @@ class Plan:
 class Reply:
     records: Message
     note: str | None = None  # what the terminal shows or prints, for the log
+    wire: bytes | None = None  # the bytes to send when they are more than ``records`` (a replayed answer)
+
+    @property
+    def data(self) -> bytes:
+        """The bytes to send."""
+        return encode(self.records) if self.wire is None else self.wire
 
 
 @dataclass(slots=True)
@@ -214,6 +220,9 @@ class Terminal:
         return valid and is_payment(fields.get("CD")) and (pending or fields.get("BA") != codes.IMMEDIATELY)
 
     def respond(self, request: Message, outcome: Outcome = DEFAULT_OUTCOME) -> Reply:
+        if outcome.recording is not None:  # replay: the real terminal's answer, echoing this request
+            records, wire = outcome.recording.answer_to(request, self.echo)
+            return Reply(records, wire=wire)
         fields = dict(request)
         answer = self._echo(fields)
         error = self._request_error(request, fields)
@@ -241,6 +250,10 @@ class Terminal:
     def busy(self, request: Message) -> Message:
         """The answer of a terminal busy with another POS's transaction: AE=01 AF=07 (not completed)."""
         return _finish(self._echo(dict(request)), AE=FAILURE, AF=NOT_COMPLETED)
+
+    def echo(self, request: Message) -> dict[str, str]:
+        """The records of ``request`` that an answer repeats, CZ first."""
+        return self._echo(dict(request))
 
     def _echo(self, fields: dict[str, str]) -> dict[str, str]:
         """What every answer starts with: the request's records, CZ first (the profile's, if it has one)."""

@@ -298,7 +298,7 @@ class _ProcessBackend:
         self.server.stop()
 
     def queue(self, parsed: list[Outcome]) -> None:
-        self._request("POST", "/outcomes", {"outcomes": [str(outcome) for outcome in parsed]})
+        self._request("POST", "/outcomes", {"outcomes": [outcome.table() for outcome in parsed]})  # replay has no text
 
     def configure(self, changes: dict) -> None:
         self._request("PATCH", "/settings", changes)

@@ -23,12 +23,13 @@ from pathlib import Path
 from twisted.internet import error, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python import failure
 
 from caisse_ap_ip import testing
 from caisse_ap_ip.journal import Journal
 from caisse_ap_ip.protocol import FrameDecoder, Message
+from caisse_ap_ip.proxy import ProxyFactory
 from caisse_ap_ip.server import Limits, TerminalFactory
 from caisse_ap_ip.terminal import Terminal, TerminalSettings
 
@@ -45,6 +46,17 @@ class ServerProcess(testing.ServerProcess):
 
     def __init__(self, *args: str):
         super().__init__(*args, command=(sys.executable, str(SERVER_SCRIPT)), timeout=WAIT)
+
+
+@contextmanager
+def server_running(*args: str):
+    """A ServerProcess, stopped at the end of the block even when the test fails in it."""
+    server = ServerProcess(*args)
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop()
 
 
 def read_answers(sock: socket.socket, count: int = 1) -> list[Message]:
@@ -165,6 +177,7 @@ class PosTransport(StringTransport):
         self.protocol = None
         self.writes: list[bytes] = []
         self.aborted = False  # the terminal reset the connection (RST) rather than closing it
+        self.write_closed = False  # shut down for writing (half-closed)
 
     def write(self, data: bytes) -> None:
         assert not self.disconnected, "written after the connection was lost"
@@ -175,6 +188,9 @@ class PosTransport(StringTransport):
         if not self.disconnecting:
             super().loseConnection()
             self.clock.callLater(0, self.lost, error.ConnectionDone("closed by the terminal"))
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
 
     def abortConnection(self) -> None:
         self.aborted = True
@@ -236,14 +252,19 @@ class Pos:
 class InProcessTerminal:
     """A TerminalFactory with a Terminal(TerminalSettings(duration=0, ...)), an in-memory journal and a Clock."""
 
+    clock_class = task.Clock
+
     def __init__(self, limits: Limits | None = None, **settings):
-        self.clock = task.Clock()
+        self.clock = self.clock_class()
         self.journal = Journal(None, reactor=self.clock)
         settings.setdefault("duration", 0)
         terminal = Terminal(TerminalSettings(**settings), rng=random.Random(7), clock=lambda: datetime(2025, 3, 14, 9))
-        self.factory = TerminalFactory(terminal, limits or Limits(), reactor=self.clock, journal=self.journal)
+        self.factory = self.build_factory(terminal, limits or Limits())
         self.factory.doStart()
         self._ports = itertools.count(40000)
+
+    def build_factory(self, terminal: Terminal, limits: Limits) -> TerminalFactory:
+        return TerminalFactory(terminal, limits, reactor=self.clock, journal=self.journal)
 
     def connect(self) -> Pos:
         port = next(self._ports)
@@ -275,3 +296,49 @@ class InProcessTerminal:
         rows: list[dict] = []
         self.journal.entries().addCallback(rows.extend)
         return rows
+
+
+# -- in process: the proxy between a POS and a scripted real terminal, on fake transports and a MemoryReactorClock
+
+REAL_TERMINAL = ("127.0.0.1", 9100)
+
+
+class RealTerminal(Pos):
+    """The real terminal's end of a connection the proxy made: it sends, and ``received`` is what the proxy
+    forwarded to it."""
+
+    def close(self) -> None:
+        self.transport.lost(error.ConnectionDone("closed by the real terminal"))
+
+
+class InProcessProxy(InProcessTerminal):
+    """A ProxyFactory relaying to REAL_TERMINAL; ``accept`` plays the real terminal taking the proxy's connection."""
+
+    clock_class = MemoryReactorClock
+
+    def build_factory(self, terminal: Terminal, limits: Limits) -> ProxyFactory:
+        return ProxyFactory(terminal, limits, self.clock, self.journal, real_terminal=REAL_TERMINAL, connect_timeout=5)
+
+    def dialled(self):
+        """(host, port, dialer, timeout) of the proxy's last connection attempt."""
+        host, port, dialer, timeout, _ = self.clock.tcpClients[-1]
+        return host, port, dialer, timeout
+
+    def accept(self) -> RealTerminal:
+        host, port, dialer, _ = self.dialled()
+        side = dialer.buildProtocol(IPv4Address("TCP", host, port))
+        transport = PosTransport(self.clock, port)  # the same in-memory connection, from the proxy's side
+        transport.protocol = side
+        side.makeConnection(transport)
+        return RealTerminal(side, transport)
+
+    def refuse(self, reason: Exception) -> None:
+        """The proxy's last connection attempt fails with ``reason``."""
+        self.dialled()[2].clientConnectionFailed(self.clock.connectors[-1], failure.Failure(reason))
+
+    def relay(self, request: bytes = REQUEST) -> tuple[Pos, RealTerminal]:
+        """A new POS connected through the proxy to the terminal, ``request`` sent."""
+        pos = self.connect()
+        terminal = self.accept()
+        pos.send(request)
+        return pos, terminal

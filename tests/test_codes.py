@@ -20,6 +20,8 @@ PURE_CORE = (
     "cards",
     "profiles",
     "amounts",
+    "replay",
+    "export",
 )
 NETWORK_MODULES = ("socket", "ssl", "selectors", "asyncio", "twisted", "http", "urllib.request")
 

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 
-from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed
+from helpers import REQUEST, SERVER_SCRIPT, WAIT, ServerProcess, read_answers, read_until_closed, server_running
 
 from caisse_ap_ip.journal import Journal
 
@@ -109,7 +109,8 @@ def test_the_journal_command_read_by_head_stops_quietly(tmp_path):
     path = tmp_path / "shop.db"
     db = sqlite3.connect(path)
     db.executescript(journal.SCHEMA)
-    rows = [(n, "1", 1, "127.0.0.1:1", 0.0, 0.0, REQUEST, REQUEST + b"AE00210", "answer", None) for n in range(1, 5001)]
+    row = ("1", 1, "127.0.0.1:1", 0.0, 0.0, REQUEST, REQUEST + b"AE00210", "answer", None, *journal.NOT_RELAYED)
+    rows = [(n, *row) for n in range(1, 5001)]
     db.executemany(journal.INSERT_TRANSACTION, rows)
     db.commit()
     db.close()
@@ -119,3 +120,38 @@ def test_the_journal_command_read_by_head_stops_quietly(tmp_path):
     process.stdout.close()  # as head does after its line
     _, stderr = process.communicate(timeout=WAIT)
     assert process.returncode == 0 and "Traceback" not in stderr
+
+
+EARLIER_SCHEMA = """
+CREATE TABLE connections (id INTEGER PRIMARY KEY, terminal TEXT, peer TEXT, opened REAL, closed REAL);
+CREATE TABLE transactions (id INTEGER PRIMARY KEY, terminal TEXT, connection INTEGER, peer TEXT,
+    received REAL, acted REAL, request BLOB, answer BLOB, outcome TEXT, rule TEXT);
+"""
+
+
+def test_a_journal_file_of_the_previous_version_is_read_and_goes_on_with_the_new_columns(tmp_path):
+    import sqlite3
+
+    from caisse_ap_ip import journal
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(EARLIER_SCHEMA)
+    db.execute("INSERT INTO transactions VALUES (1, '1', 1, '127.0.0.1:1', 1.0, 2.0, ?, ?, 'answer', NULL)",
+               (REQUEST, REQUEST + b"AE00210"))  # fmt: skip
+    db.commit()
+    db.close()
+    (old,) = journal.read(path)  # read without writing, as the journal command does: what it lacks is null
+    assert old["answer"].endswith("AE00210") and old["proxy"] is None
+    assert show(path).returncode == 0
+
+    with (
+        server_running("-d", "0", "--journal", str(path)) as server,  # opened for writing: columns added
+        server.connect() as sock,
+    ):
+        sock.sendall(REQUEST)
+        read_answers(sock)
+    first, second = journal.read(path)
+    assert first["id"] == 1 and second["id"] == 2 and second["proxy"] is None
+    columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(transactions)")}
+    assert set(journal.RELAY_COLUMNS) <= columns

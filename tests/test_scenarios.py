@@ -47,6 +47,9 @@ def kinds(terminal: Terminal, requests) -> list[str]:
         ("check = true", request(check=True), request()),
         ('pos = "7"', request(pos_number="07"), request()),
         ('tags = { CF = "ORDER-1" }', request(private_data="ORDER-1"), request(private_data="ORDER-2")),
+        ('ticket = "100"', request(ticket="customer"), request()),
+        ('ticket = "none"', request(), request(ticket="customer")),
+        ('ticket = ["110", "120"]', request(ticket="both"), request(ticket="customer")),
     ],
 )
 def test_each_predicate(tmp_path, when, matching, other):
@@ -142,6 +145,7 @@ def test_magic_amounts():
         ('[[rule]]\nwhen = { currency = "EURO" }\noutcome = "silent"\n', "unknown currency 'EURO'"),
         ('[[rule]]\nwhen = { amount = "ten" }\noutcome = "silent"\n', "bad value for amount"),
         ('[[rule]]\nwhen = { amount = "20-10" }\noutcome = "silent"\n', "amount range '20-10' ends before it starts"),
+        ('[[rule]]\nwhen = { ticket = "yes" }\noutcome = "silent"\n', 'ticket is a CK value such as "100"'),
         ("[[rule]]\nwhen = {}\n", "give either outcome or outcomes"),
         ("[[rule]]\noutcomes = []\n", "non-empty list"),
         ('[[rule]]\noutcome = "silent"\nrepeat = "twice"\n', "repeat must be cycle or once"),
