@@ -218,7 +218,7 @@ class ControlAPI(resource.Resource):
             raise ApiError(404, str(error)) from None
         except decisions.AlreadyDecided as error:
             raise ApiError(409, str(error)) from None
-        log.info("terminal %s transaction %d decided by %s: %s", pending.terminal, pending.id, by, outcome)
+        log.debug("terminal %s transaction %d decided by %s: %s", pending.terminal, pending.id, by, outcome)
         return {"decided": {**pending.describe(), "outcome": str(outcome), "by": by}}
 
     def get_ticket(self, request, chosen):
