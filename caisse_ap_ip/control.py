@@ -12,8 +12,10 @@ import hmac
 import ipaddress
 import json
 import logging
+import socket
 from typing import TYPE_CHECKING
 
+from twisted.internet import defer
 from twisted.web import resource, server
 
 from . import __version__, decisions, options, outcomes, scenarios
@@ -26,6 +28,7 @@ log = logging.getLogger("caisse_ap_ip.control")
 MAX_WAIT = 60.0
 CHANGING = frozenset({"POST", "PATCH", "DELETE"})
 PENDING_PREFIX = "/pending/"
+MAX_WHO = 40  # characters of the "by" of a decision
 
 
 class ApiError(Exception):
@@ -44,7 +47,8 @@ class ControlAPI(resource.Resource):
         self.simulator = simulator
         self.token = token
         self.ui = ui  # the web page's resources (--ui), which claim their own paths
-        self.loopback_only = _is_loopback(getattr(simulator.args, "control_host", "127.0.0.1"))
+        self.loopback_only = is_loopback(getattr(simulator.args, "control_host", "127.0.0.1"))
+        self.own_names = _own_names()
         self.routes = {
             ("GET", "/health"): self.health,
             ("GET", "/terminals"): self.terminals,
@@ -69,9 +73,9 @@ class ControlAPI(resource.Resource):
 
     def render(self, request):
         method, path = request.method.decode(), request.path.decode().rstrip("/") or "/"
-        if self.loopback_only and not _names_loopback(request.getHeader(b"host")):
+        if not self._known_host(request.getHeader(b"host")):
             request.setResponseCode(403)  # a page of another site whose name now points here (DNS rebinding)
-            return _json({"error": "this API answers only to its loopback address or localhost"})
+            return _json({"error": "this API answers only to an address, localhost or this machine's name"})
         if self.ui is not None and self.ui.claims(method, path):
             return self.ui.render(request)
         request.setHeader(b"content-type", b"application/json")
@@ -85,8 +89,19 @@ class ControlAPI(resource.Resource):
             return _json({"error": str(error)})
         if hasattr(result, "addCallback"):  # a Deferred: the journal is being read, a file loaded, or a wait
             result.addCallbacks(lambda value: _finish(request, value), lambda failure: _fail(request, failure))
+            request.notifyFinish().addErrback(lambda _: result.cancel())  # the client left: stop waiting for it
             return server.NOT_DONE_YET
         return _json(result)
+
+    def _known_host(self, header: bytes | None) -> bool:
+        """Whether the Host a request names is this API's: loopback only when it listens on loopback; else any
+        address or this machine's own name, never a name of somebody else's (DNS rebinding)."""
+        if header is None:
+            return True  # HTTP/1.0 clients send none; browsers always do
+        host = _host_of(header)
+        if self.loopback_only:
+            return is_loopback(host)
+        return _is_address(host) or host in self.own_names
 
     def _handler(self, method: str, path: str):
         route = PENDING_PREFIX if path.startswith(PENDING_PREFIX) else path
@@ -208,10 +223,11 @@ class ControlAPI(resource.Resource):
         body = _body(request)
         if not isinstance(body, dict) or "outcome" not in body:
             raise ApiError(400, 'send {"outcome": "success", "by": "me"} (any outcome but ask)')
-        by = str(body.get("by") or "api")
+        by = _who(body.get("by"))
+        terminal = chosen[0].name if request.args.get(b"terminal") else None
         try:
             outcome = outcomes.coerce(body["outcome"])
-            pending = self.simulator.decisions.decide(_pending_id(which), outcome, by)
+            pending = self.simulator.decisions.decide(_pending_id(which), outcome, by, terminal)
         except outcomes.OutcomeError as error:
             raise ApiError(400, str(error)) from None
         except decisions.NotPending as error:
@@ -225,6 +241,12 @@ class ControlAPI(resource.Resource):
         return {"terminal": chosen[0].name, "ticket": chosen[0].last_ticket()}
 
 
+def _who(given: object) -> str:
+    """Who decided, as the journal and the log lines will say it: printable, one line, short."""
+    text = "".join(character for character in str(given or "") if character.isprintable())
+    return text[:MAX_WHO].strip() or "api"
+
+
 def _pending_id(text: str) -> int | str:
     if text == decisions.OLDEST:
         return text
@@ -234,20 +256,31 @@ def _pending_id(text: str) -> int | str:
         raise ApiError(404, f"no transaction {text!r}: /pending/ID takes a number or 'oldest'") from None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return host == "localhost"
 
 
-def _names_loopback(header: bytes | None) -> bool:
-    """Whether a Host header (host, host:port, [v6]:port) names a loopback address or localhost."""
-    if header is None:
-        return True  # HTTP/1.0 clients send none; browsers always do
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_of(header: bytes) -> str:
+    """The host of a Host header: host, host:port, [v6]:port."""
     host = header.decode("latin-1").lower()
-    host = host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.rpartition(":")[0] or host
-    return _is_loopback(host)
+    return host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.rpartition(":")[0] or host
+
+
+def _own_names() -> frozenset[str]:
+    """localhost and the names this machine calls itself (with .local, as mDNS gives it)."""
+    names = {"localhost", socket.gethostname().lower()}  # not getfqdn: it may wait for a DNS server
+    return frozenset(names | {f"{name.split('.')[0]}.local" for name in names})
 
 
 def _same_origin(request, method: str) -> None:
@@ -297,6 +330,8 @@ def _json(value) -> bytes:
 
 
 def _fail(request, failure) -> None:
+    if failure.check(defer.CancelledError):
+        return  # the client left before the answer
     error = failure.value
     if not isinstance(error, ApiError):
         log.error("control API: %s", failure.getTraceback())

@@ -10,6 +10,7 @@ card). A later decision for the same transaction is refused with
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -47,7 +48,13 @@ class Pending:
     timer: object = None
 
     def describe(self) -> dict:
-        """What a person needs to decide, as JSON: who pays, what, how much."""
+        """What a person needs to decide, as JSON: who pays, what, how much, and the request tag by tag."""
+        return {**self.brief, "request_records": display.describe(self.request)}
+
+    @functools.cached_property
+    def brief(self) -> dict:
+        """``describe()`` without the request's records: what every change of the list carries to the page,
+        computed once (a list of many waiting transactions is sent again at each change)."""
         fields = dict(self.request)
         action = codes.ACTION_BY_CODE.get(fields.get("CD", ""))
         currency = currency_from_number(fields.get("CE", ""))
@@ -66,7 +73,6 @@ class Pending:
             "check": codes.is_check(fields),
             "received": self.received,
             "deadline": self.deadline,
-            "request_records": display.describe(self.request),
         }
 
 
@@ -95,15 +101,20 @@ class Decisions:
 
     def when_waiting(self, terminal: str | None, timeout: float) -> defer.Deferred:
         """Fires with the waiting transactions as soon as there is one (at once if there is), or with [] after
-        ``timeout`` seconds: a test waits for the POS's request to arrive without polling."""
-        result = defer.Deferred()
+        ``timeout`` seconds: a test waits for the POS's request to arrive without polling. Cancelling it (the
+        HTTP client left) lets go of its timer and its subscription."""
+
+        def let_go(_=None) -> None:
+            stop()
+            if timer.active():
+                timer.cancel()
+
+        result = defer.Deferred(canceller=let_go)
 
         def look(kind: str = "pending", data: dict | None = None) -> None:
             waiting = self.waiting(terminal)
             if kind == "pending" and (waiting or not timer.active()) and not result.called:
-                stop()
-                if timer.active():
-                    timer.cancel()
+                let_go()
                 result.callback(waiting)
 
         timer = self.reactor.callLater(timeout, look)
@@ -111,12 +122,12 @@ class Decisions:
         look()
         return result
 
-    def decide(self, which: int | str, outcome: Outcome, by: str) -> Pending:
-        """Give a waiting transaction (an id, or ``oldest``) its outcome; raises NotPending, AlreadyDecided, or
-        OutcomeError for an outcome that decides nothing (``ask`` again)."""
+    def decide(self, which: int | str, outcome: Outcome, by: str, terminal: str | None = None) -> Pending:
+        """Give a waiting transaction (an id, or ``oldest``; of ``terminal`` if given) its outcome; raises
+        NotPending, AlreadyDecided, or OutcomeError for an outcome that decides nothing (``ask`` again)."""
         if outcome.kind == "ask":
             raise outcomes.OutcomeError("a decision is what the terminal does, not ask again")
-        pending = self._find(which)
+        pending = self._find(which, terminal)
         self._end(pending, f"decided: {outcome} by {by}")
         self.events.publish("decided", **pending.describe(), outcome=str(outcome), by=by)
         pending.decided.callback((outcome, by))
@@ -127,12 +138,18 @@ class Decisions:
         if pending.id in self._waiting:
             self._end(pending, why)
 
-    def _find(self, which: int | str) -> Pending:
+    def _find(self, which: int | str, terminal: str | None) -> Pending:
+        of = f" on terminal {terminal}" if terminal is not None else ""
         if which == OLDEST:
-            if not self._waiting:
-                raise NotPending("no transaction waits for a decision")
-            return next(iter(self._waiting.values()))
+            waiting = self.waiting(terminal)
+            if not waiting:
+                raise NotPending(f"no transaction waits for a decision{of}")
+            return waiting[0]
         if which in self._waiting:
+            if terminal is not None and self._waiting[which].terminal != terminal:
+                raise NotPending(
+                    f"transaction {which} waits on terminal {self._waiting[which].terminal}, not {terminal}"
+                )
             return self._waiting[which]
         if which in self._over:
             raise AlreadyDecided(f"transaction {which} no longer waits: {self._over[which]}")
@@ -153,4 +170,8 @@ class Decisions:
         self._changed()
 
     def _changed(self) -> None:
-        self.events.publish("pending", pending=[pending.describe() for pending in self._waiting.values()])
+        self.events.publish("pending", pending=self.briefs())
+
+    def briefs(self) -> list[dict]:
+        """The waiting transactions as the event ``pending`` lists them (without their records)."""
+        return [pending.brief for pending in self._waiting.values()]

@@ -19,6 +19,7 @@ from . import outcomes
 from .decisions import Decisions, Pending
 
 BY_KEYBOARD = "keyboard"
+ESC = "\x1b"
 
 
 class Key(NamedTuple):
@@ -54,6 +55,7 @@ class Keypad(protocol.Protocol):
         self.desk = desk
         self.write = write  # where the log lines go too, so that both come in the order they happened
         self.shown: int | None = None  # id of the transaction the last prompt was about
+        self.escape = ""  # an escape sequence being read (arrow and function keys): never a decision
         self.stop_watching = desk.events.subscribe(self._event)
 
     def connectionLost(self, reason=None) -> None:
@@ -61,7 +63,17 @@ class Keypad(protocol.Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         for key in data.decode("latin-1"):
-            self.press(key)
+            if self.escape or key == ESC:
+                self._escape(key)
+            else:
+                self.press(key)
+
+    def _escape(self, key: str) -> None:
+        """ESC [ A (an arrow) must not press 'a': skip a sequence to its final byte (ECMA-48: @ to ~)."""
+        self.escape += key
+        introduced = len(self.escape) >= 2 and self.escape[1] in "[O"
+        if len(self.escape) >= 2 and (not introduced or (len(self.escape) > 2 and "@" <= key <= "~")):
+            self.escape = ""
 
     def press(self, key: str) -> None:
         if key == "?":

@@ -370,7 +370,7 @@ class TerminalConnection(protocol.Protocol):
         factory = self.factory
         self.phase = Phase.ASKING
         self.asking = factory.decisions.ask(factory.name, self.peer, request, factory.limits.ask_timeout)
-        self.asking.decided.addCallback(self._decided)
+        self.asking.decided.addCallback(self._decided).addErrback(self._decision_failed)
 
     def _decided(self, decision) -> None:
         outcome, by = decision
@@ -381,6 +381,11 @@ class TerminalConnection(protocol.Protocol):
         self.phase = Phase.READING
         self._carry_out()
         self._pump()
+
+    def _decision_failed(self, failure) -> None:
+        """A decision that cannot be carried out is a defect of ours: said, and the line reset, never left hanging."""
+        log.error("%s carrying out a decision failed: %s", self, failure.getTraceback())
+        self._reset()
 
     def _carry_out(self) -> None:
         """The planned outcome of ``request``: the interim AE=11 of a pending one, then the act, after its delay."""
@@ -594,8 +599,15 @@ class TerminalFactory(protocol.Factory):
 
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:
         """The first journal entry with an id above ``after``: at once if there is one, else when it comes,
-        or None after ``timeout`` seconds."""
-        result = defer.Deferred()
+        or None after ``timeout`` seconds. Cancelling it lets go of its timer and its place among the listeners."""
+
+        def let_go(_) -> None:
+            if timer.active():
+                timer.cancel()
+            if arrived in self.listeners:
+                self.listeners.remove(arrived)
+
+        result = defer.Deferred(canceller=let_go)
 
         def deliver(entries: list) -> None:
             if not result.called:

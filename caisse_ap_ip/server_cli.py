@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import cli, display, export, journal, outcomes, prompt, scenarios, settings
+from . import cli, control, display, export, journal, outcomes, prompt, scenarios, settings
 from .simulator import CannotListen, Simulator
 from .terminal import TerminalSettings
 
@@ -116,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     except CannotListen as error:
         print(f"caisse-ap-ip-server: {error}", file=sys.stderr)
         return cli.EXIT_CANNOT_LISTEN
+    if simulator.control_port is not None and not args.control_token and not control.is_loopback(args.control_host):
+        log.warning(
+            "the control API on %s has no --control-token: anyone who reaches it controls the terminal",
+            args.control_host,
+        )
     if not args.no_prompt:
         prompt.attach(simulator.decisions, reactor)
     # announced once the reactor runs, so that a SIGINT/SIGTERM sent right after it stops cleanly

@@ -77,9 +77,10 @@ class WebUI:
         return body
 
     def _stream(self, request):
-        if not self._allowed(request):
+        allowed = self._allowed(request)
+        request.uri = request.path  # the access log of -l debug writes the uri: never a token, right or wrong
+        if not allowed:
             return _error(request, 401, "missing or wrong token: open /events?token=TOKEN")
-        request.uri = request.path  # the access log of -l debug writes the uri: never the token
         if len(self.streams) >= MAX_STREAMS:
             return _error(request, 503, f"{MAX_STREAMS} event streams are open already")
         stream = EventStream(request, self.simulator)
@@ -106,7 +107,7 @@ class EventStream:
         request.setHeader("cache-control", "no-cache")
         request.write(f"retry: {RETRY_MS}\n\n".encode())
         self.send("hello", {"now": self.reactor.seconds(), "version": __version__})
-        self.send("pending", {"pending": [pending.describe() for pending in simulator.decisions.waiting()]})
+        self.send("pending", {"pending": simulator.decisions.briefs()})
         self._unsubscribe = simulator.events.subscribe(self.send)
         self._beat = task.LoopingCall(self._keep_alive)
         self._beat.clock = self.reactor

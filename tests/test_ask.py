@@ -4,6 +4,8 @@ The registry and the server are driven in-process with task.Clock; the control A
 loopback; the keypad in a pseudo-terminal, as a person would use it.
 """
 
+import io
+import json
 import os
 import select
 import subprocess
@@ -243,11 +245,11 @@ def test_keys_on_the_servers_own_terminal_decide_in_a_pseudo_terminal():
     server = subprocess.Popen(
         [sys.executable, str(SERVER_SCRIPT), "-p", "0", "-d", "0", "--outcome", "ask"],
         stdin=slave, stdout=subprocess.PIPE, stderr=slave, start_new_session=True, preexec_fn=controlling_terminal,
-        text=True,
     )  # fmt: skip
     os.close(slave)
     try:
-        port = int(server.stdout.readline().rsplit(":", 1)[1])
+        listening = read_until(server.stdout.fileno(), b"\n").decode()  # "listening on 127.0.0.1:PORT"
+        port = int(listening.split()[2].rsplit(":", 1)[1])
         answers = []
         pos = threading.Thread(target=lambda: answers.append(_pay(port)))
         pos.start()
@@ -286,6 +288,15 @@ def read_until(fd: int, wanted: bytes) -> bytes:
 def asking():
     with SimulatedTerminal("--outcome", "ask", "--control-port", "0") as terminal:
         yield terminal
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_waiting(request):
+    """A test that failed half-way may leave a POS waiting: the next one starts with none."""
+    if "asking" in request.fixturenames:
+        terminal = request.getfixturevalue("asking")
+        for waiting in terminal.pending():
+            terminal.decide("close", waiting["id"])
 
 
 def paying(terminal) -> tuple[threading.Thread, list]:
@@ -403,3 +414,109 @@ def test_a_queued_outcome_used_up_is_announced(asking):
     finally:
         backend._call(stop)
     assert "queue" in seen and asking.transactions[-1]["rule"] == "queued"
+
+
+# -- what the review found: arrows, terminals, leaving clients, foreign names, who decided
+
+
+def test_arrow_and_function_keys_decide_nothing():
+    desk, said = FakeDesk(), []
+    keypad = prompt.Keypad(desk, said.append)
+    desk.ask("1", "peer", [("CD", "0")], 60)
+    keypad.dataReceived(b"\x1b[A\x1b[C\x1bOA\x1b[15~")  # up, right, up (application mode), F5
+    keypad.dataReceived(b"\x1b[")  # a sequence cut between two reads
+    keypad.dataReceived(b"D")
+    assert desk.decisions == []
+    keypad.dataReceived(b"c")
+    assert [outcome for _, outcome, _ in desk.decisions] == ["success:cbcontactless"]
+
+
+def api_of(*options: str):
+    from twisted.internet.testing import MemoryReactorClock
+
+    from caisse_ap_ip import control, settings
+    from caisse_ap_ip.simulator import Simulator
+
+    simulator = Simulator(settings.parse_args(["-d", "0", *options]), MemoryReactorClock())
+    return simulator, control.ControlAPI(simulator)
+
+
+def dummy(method: bytes, path: bytes, body=None, host: bytes = b"127.0.0.1:8080", **args):
+    from twisted.web.test.requesthelper import DummyRequest
+
+    request = DummyRequest(path.lstrip(b"/").split(b"/"))
+    request.method, request.path = method, path
+    request.args = {name.encode(): [str(value).encode()] for name, value in args.items()}
+    request.requestHeaders.setRawHeaders(b"host", [host])
+    request.content = io.BytesIO(json.dumps(body).encode() if body is not None else b"")
+    return request
+
+
+def rendered(api, request) -> tuple[int, dict]:
+    body = api.render(request)
+    text = body if isinstance(body, bytes) else b"".join(request.written)
+    return request.responseCode or 200, json.loads(text)
+
+
+def test_a_decision_for_one_terminal_never_decides_anothers():
+    simulator, api = api_of("--terminals", "2")
+    desk = simulator.decisions
+    first = desk.ask("1", "peer1", [("CD", "0")], 60)
+    assert rendered(api, dummy(b"POST", b"/pending/oldest", {"outcome": "success"}, terminal=2))[0] == 404
+    status, body = rendered(api, dummy(b"POST", f"/pending/{first.id}".encode(), {"outcome": "success"}, terminal=2))
+    assert status == 404 and "waits on terminal 1, not 2" in body["error"]
+    assert rendered(api, dummy(b"POST", b"/pending/oldest", {"outcome": "success"}, terminal=1))[0] == 200
+
+
+def test_a_long_poll_whose_client_leaves_lets_go_of_its_timer_and_subscription():
+    simulator, api = api_of()
+    reactor, events = simulator.reactor, simulator.events
+    before = (len(reactor.getDelayedCalls()), len(events._subscribers))
+    request = dummy(b"GET", b"/pending", wait=30)
+    api.render(request)
+    assert len(events._subscribers) == before[1] + 1
+    request.processingFailed(ConnectionError("the client left"))
+    assert (len(reactor.getDelayedCalls()), len(events._subscribers)) == before
+    transaction = dummy(b"GET", b"/transactions/next", timeout=30)
+    api.render(transaction)
+    transaction.processingFailed(ConnectionError("the client left"))
+    assert len(reactor.getDelayedCalls()) == before[0] and simulator.terminals[0]._factory.listeners == []
+
+
+@pytest.mark.parametrize(
+    ("listening", "host", "allowed"),
+    [("127.0.0.1", b"localhost:8080", True), ("127.0.0.1", b"[::1]:8080", True),
+     ("127.0.0.1", b"192.168.1.5:8080", False), ("127.0.0.1", b"rebound.evil.example:8080", False),
+     ("0.0.0.0", b"192.168.1.5:8080", True), ("0.0.0.0", b"[fe80::1]:8080", True),
+     ("0.0.0.0", b"rebound.evil.example:8080", False)],
+)  # fmt: skip
+def test_the_api_answers_only_to_names_of_its_own(listening, host, allowed):
+    _, api = api_of("--control-host", listening)
+    assert (rendered(api, dummy(b"GET", b"/health", host=host))[0] == 200) == allowed
+
+
+def test_this_machines_own_name_reaches_a_lan_api():
+    import socket
+
+    _, api = api_of("--control-host", "0.0.0.0")
+    assert rendered(api, dummy(b"GET", b"/health", host=socket.gethostname().encode() + b":8080"))[0] == 200
+
+
+def test_who_decided_is_one_short_printable_line():
+    simulator, api = api_of()
+    simulator.decisions.ask("1", "peer", [("CD", "0")], 60)
+    body = {"outcome": "success", "by": "me\nINFO forged line" + "x" * 100}
+    by = rendered(api, dummy(b"POST", b"/pending/oldest", body))[1]["decided"]["by"]
+    assert "\n" not in by and len(by) == 40 and by.startswith("meINFO forged line")
+
+
+def test_a_decision_that_cannot_be_carried_out_resets_the_line(monkeypatch, caplog):
+    terminal = asking_terminal()
+    pos = terminal.exchange(REQUEST, 1)
+
+    def broken(*args):
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(terminal.factory.terminal, "decided", broken)
+    terminal.factory.decisions.decide("oldest", outcomes.parse("success"), "api")
+    assert pos.transport.aborted and "carrying out a decision failed" in caplog.text
