@@ -10,7 +10,17 @@ import socket
 import threading
 
 import pytest
-from helpers import REAL_TERMINAL, REQUEST, WAIT, InProcessProxy, answering, fake_terminal, read_request, split
+from helpers import (
+    REAL_TERMINAL,
+    REQUEST,
+    WAIT,
+    InProcessProxy,
+    answering,
+    fake_terminal,
+    receive_pieces,
+    scripted_terminal,
+    split,
+)
 from twisted.internet import error
 
 from caisse_ap_ip import client, proxy
@@ -343,24 +353,6 @@ def test_a_quiet_proxied_connection_is_closed_after_the_idle_timeout_but_not_whi
 # -- end to end: a scripted terminal on loopback, behind a real proxy
 
 
-def scripted_terminal(pieces, sent_by_pos: threading.Event, got: list, close: bool):
-    """A terminal that reads the request, then sends each piece once the POS has had the one before
-    (``sent_by_pos`` is set by the POS each time), then closes or waits for the proxy to leave."""
-
-    def behaviour(conn: socket.socket):
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        got.append(read_request(conn))
-        for piece in pieces:
-            conn.sendall(piece)
-            assert sent_by_pos.wait(WAIT)
-            sent_by_pos.clear()
-        if not close:
-            conn.settimeout(WAIT)
-            conn.recv(1)  # until the proxy hangs up
-
-    return behaviour
-
-
 @pytest.mark.parametrize("close", [True, False], ids=["terminal closes", "terminal keeps the line"])
 def test_end_to_end_raw_socket_pos_sees_the_terminals_own_segments_and_the_journal_has_them(close):
     got, piece_arrived = [], threading.Event()
@@ -371,13 +363,7 @@ def test_end_to_end_raw_socket_pos_sees_the_terminals_own_segments_and_the_journ
     ):
         pos.sendall(REQUEST[:10])
         pos.sendall(REQUEST[10:])
-        received = []
-        for piece in PIECES:
-            data = b""
-            while len(data) < len(piece):
-                data += pos.recv(65536)
-            received.append(data)
-            piece_arrived.set()
+        received = receive_pieces(pos, PIECES, piece_arrived)
         if close:
             assert pos.recv(1) == b""  # the terminal's close reached the POS
         row = simulated.wait_for_transaction()
