@@ -23,7 +23,7 @@ from helpers import (
 )
 from twisted.internet import error
 
-from caisse_ap_ip import client, proxy
+from caisse_ap_ip import client, display, proxy
 from caisse_ap_ip.outcomes import CRLF, GARBAGE, parse, truncate
 from caisse_ap_ip.protocol import decode, encode
 from caisse_ap_ip.testing import SimulatedTerminal
@@ -77,6 +77,7 @@ def test_bytes_pass_unchanged_each_piece_as_it_comes_and_the_journal_shows_the_s
         "terminal_closed": True,
         "terminal_closed_at": pytest.approx(3.1),
         "terminal_answer": ANSWER.decode(),
+        "terminal_answer_records": display.describe(decode(ANSWER)),  # as answer_records: for the page
     }
     (line,) = [r.getMessage() for r in caplog.records if "proxied" in r.getMessage()]
     assert line.startswith("127.0.0.1:40000 POS 01 debit 112.45 EUR: success CB/Visa/Mastercard contactless")
@@ -283,6 +284,7 @@ def test_outcomes_that_reshape_or_replace_the_real_answer(outcome, expected):
     assert pos.closed == (outcome == "truncated")
     row = entry(proxied)
     assert row["answer"].encode("latin-1") == expected and row["proxy"]["terminal_answer"] == ANSWER.decode()
+    assert dict((record["tag"], record["value"]) for record in row["proxy"]["terminal_answer_records"])["AE"] == "10"
 
 
 def test_padded_amount_pads_the_real_answers_cb():
@@ -400,6 +402,7 @@ def test_end_to_end_an_unreachable_terminal_closes_the_pos_connection_and_the_co
         row = simulated.wait_for_transaction()
     assert row["outcome"] == f"terminal 127.0.0.1:{port} unreachable: connection refused"
     assert row["answer"] is None and row["proxy"]["terminal_answer"] is None
+    assert row["proxy"]["terminal_answer_records"] is None
 
 
 def test_the_proxy_address_is_checked_and_ipv6_takes_brackets():
