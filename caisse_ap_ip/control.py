@@ -144,7 +144,7 @@ class ControlAPI(resource.Resource):
 
     def get_settings(self, request, chosen):
         path = self.simulator.scenario_path
-        return {**chosen[0].settings(), "scenario": path and str(path)}
+        return {**chosen[0].settings(), "scenario": path and str(path), "proxy": self.simulator.real_terminal}
 
     def change_settings(self, request, chosen):
         changes = _body(request)

@@ -249,6 +249,7 @@ def _proxy(relayed_to, segments, terminal_closed, terminal_answer) -> dict | Non
         "terminal_closed": terminal_closed is not None,
         "terminal_closed_at": terminal_closed,
         "terminal_answer": terminal_answer.decode("latin-1") if terminal_answer is not None else None,
+        "terminal_answer_records": _records(terminal_answer),  # decoded as answer_records is, for the page
     }
 
 

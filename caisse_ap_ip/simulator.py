@@ -168,6 +168,11 @@ class Simulator:
     def scenario_path(self):
         return self.args.scenario
 
+    @property
+    def real_terminal(self) -> str | None:
+        """The address every POS connection is relayed to (--proxy), as host:port; None when simulating."""
+        return None if self.args.proxy is None else display.address(self.args.proxy)
+
     def terminal(self, name: str) -> TerminalHandle:
         """The terminal of this name; KeyError if none."""
         for handle in self.terminals:

@@ -1,4 +1,5 @@
-"""What the tests share: the request literal, a server process, reading answers, hand-made terminals, the client.
+"""What the tests share: the request literal, a server process, reading answers, hand-made terminals, the client,
+and what the browser tests need (Chromium, a POS paying in a thread, the page's errors).
 
 Test modules import from here, never from one another.
 """
@@ -8,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,14 +21,18 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from iso4217 import Currency
 from twisted.internet import error, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python import failure
 
+from caisse_ap_ip import client as pos_client
 from caisse_ap_ip import testing
 from caisse_ap_ip.journal import Journal
 from caisse_ap_ip.protocol import FrameDecoder, Message
@@ -155,6 +162,40 @@ def answering(pieces: list[bytes], pause: float = 0.0, then_close: bool = True, 
                 conn.recv(1)  # keep the line open until the client leaves
 
     return behaviour
+
+
+def scripted_terminal(pieces, sent_by_pos: threading.Event, got: list, close: bool):
+    """A terminal that reads the request, then sends each piece once the POS has had the one before
+    (``sent_by_pos`` is set by the POS each time), then closes or waits for the proxy to leave: each piece
+    reaches the proxy in a read of its own, whatever the machine's load."""
+
+    def behaviour(conn: socket.socket):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        got.append(read_request(conn))
+        for piece in pieces:
+            conn.sendall(piece)
+            assert sent_by_pos.wait(WAIT)
+            sent_by_pos.clear()
+        if not close:
+            conn.settimeout(WAIT)
+            conn.recv(1)  # until the proxy hangs up
+
+    return behaviour
+
+
+def receive_pieces(sock: socket.socket, pieces: list[bytes], received: threading.Event) -> list[bytes]:
+    """The POS's side of ``scripted_terminal``: each piece read whole, then ``received`` set; what came."""
+    came = []
+    for piece in pieces:
+        data = b""
+        while len(data) < len(piece):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed after {[*came, data]}")
+            data += chunk
+        came.append(data)
+        received.set()
+    return came
 
 
 def split(data: bytes, *cuts: int) -> list[bytes]:
@@ -342,3 +383,95 @@ class InProcessProxy(InProcessTerminal):
         terminal = self.accept()
         pos.send(request)
         return pos, terminal
+
+
+# -- the browser tests: Debian's Chromium driven by Playwright (a module each, with its own server and browser)
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+LAPTOP, PHONE = {"width": 1366, "height": 860}, {"width": 390, "height": 844}
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (requirements-dev.txt)"
+    if not shutil.which(CHROMIUM):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def skip_without_browser() -> None:
+    """At a browser module's import: skip it without Chromium or Playwright, unless CAISSE_BROWSER_REQUIRED is
+    set (as .ci/run does), which fails it."""
+    missing = browser_missing()
+    if missing and os.environ.get("CAISSE_BROWSER_REQUIRED"):
+        pytest.fail(f"the browser tests must run here: {missing}", pytrace=False)
+    if missing:
+        pytest.skip(missing, allow_module_level=True)
+
+
+@contextmanager
+def chromium():
+    """Chromium launched by Playwright (never downloaded: Debian's)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def page_errors(tab):
+    """Fails the block if the page's script threw or one of its requests failed (a value the API refused, which
+    the page shows to the person, is not a failure)."""
+    errors: list[str] = []
+
+    def failed(error):
+        errors.append(str(error))
+
+    def logged(message):
+        shown = "status of 400" in message.text
+        if message.type == "error" and not shown:
+            errors.append(message.text)
+
+    tab.on("pageerror", failed)
+    tab.on("console", logged)
+    try:
+        yield
+    finally:
+        tab.remove_listener("pageerror", failed)
+        tab.remove_listener("console", logged)
+    assert not errors, errors
+
+
+class Payment:
+    """A POS paying in a thread, as a cash register waits for its terminal."""
+
+    def __init__(self, port: int, amount: str = "12.00", check: bool = False):
+        request = pos_client.payment_request(Decimal(amount), Currency.EUR, check=check)
+        self._exchange = self._error = None
+        self._thread = threading.Thread(target=self._pay, args=(port, request), daemon=True)
+        self._thread.start()
+
+    def _pay(self, port, request):
+        try:
+            self._exchange = pos_client.transact("127.0.0.1", port, request, timeout=WAIT * 3, quiet_time=0.05)
+        except Exception as error:  # handed to the test by answer()
+            self._error = error
+
+    def answer(self) -> dict[str, str]:
+        """The tags of the POS's answer, once it has one."""
+        self._thread.join(WAIT * 3)
+        assert not self._thread.is_alive(), "the POS got no answer"
+        if self._error is not None:
+            raise self._error
+        return dict(self._exchange.answer)

@@ -11,78 +11,23 @@ Set CAISSE_SCREENSHOT=DIR to write the README's screenshots there (docs/ for the
 from __future__ import annotations
 
 import os
-import shutil
-import threading
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from helpers import WAIT, ServerProcess, call
-from iso4217 import Currency
+from helpers import LAPTOP, PHONE, WAIT, Payment, ServerProcess, call, chromium, page_errors, skip_without_browser
 
-from caisse_ap_ip import client
+skip_without_browser()
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-LAPTOP, PHONE = {"width": 1366, "height": 860}, {"width": 390, "height": 844}
-
-
-def _missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (requirements-dev.txt)"
-    if not shutil.which(CHROMIUM):
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-MISSING = _missing()
-if MISSING and os.environ.get("CAISSE_BROWSER_REQUIRED"):
-    pytest.fail(f"the browser tests must run here: {MISSING}", pytrace=False)
-if MISSING:
-    pytest.skip(MISSING, allow_module_level=True)
-
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("browser")  # one worker: one browser and one server for the whole module
 expect.set_options(timeout=WAIT * 1000)
 
 
-class Payment:
-    """A POS paying in a thread, as a cash register waits for its terminal."""
-
-    def __init__(self, port: int, amount: str = "12.00", check: bool = False):
-        request = client.payment_request(Decimal(amount), Currency.EUR, check=check)
-        self._exchange = self._error = None
-        self._thread = threading.Thread(target=self._pay, args=(port, request), daemon=True)
-        self._thread.start()
-
-    def _pay(self, port, request):
-        try:
-            self._exchange = client.transact("127.0.0.1", port, request, timeout=WAIT * 3, quiet_time=0.05)
-        except Exception as error:  # handed to the test by answer()
-            self._error = error
-
-    def answer(self) -> dict[str, str]:
-        """The tags of the POS's answer, once it has one."""
-        self._thread.join(WAIT * 3)
-        assert not self._thread.is_alive(), "the POS got no answer"
-        if self._error is not None:
-            raise self._error
-        return dict(self._exchange.answer)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -105,24 +50,10 @@ def page(tab, server):
     while call(server, "POST", "/pending/oldest", {"outcome": "failure:abandon", "by": "cleanup"})[0] == 200:
         pass  # a test that failed half-way left a POS waiting: it must not be the next test's payment
     assert call(server, "POST", "/reset")[0] == 200
-    errors: list[str] = []
-
-    def failed(error):
-        errors.append(str(error))
-
-    def logged(message):
-        shown = "status of 400" in message.text  # a value the API refused: the page says so to the person
-        if message.type == "error" and not shown:
-            errors.append(message.text)
-
-    tab.on("pageerror", failed)
-    tab.on("console", logged)
-    tab.goto(server.ui_url)
-    expect(tab.locator("#link")).to_have_text("live")
-    yield tab
-    tab.remove_listener("pageerror", failed)
-    tab.remove_listener("console", logged)
-    assert not errors, errors  # the page's script never failed, nor any of its requests
+    with page_errors(tab):  # the page's script never fails, nor any of its requests
+        tab.goto(server.ui_url)
+        expect(tab.locator("#link")).to_have_text("live")
+        yield tab
 
 
 def screen(page):

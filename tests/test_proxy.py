@@ -10,10 +10,20 @@ import socket
 import threading
 
 import pytest
-from helpers import REAL_TERMINAL, REQUEST, WAIT, InProcessProxy, answering, fake_terminal, read_request, split
+from helpers import (
+    REAL_TERMINAL,
+    REQUEST,
+    WAIT,
+    InProcessProxy,
+    answering,
+    fake_terminal,
+    receive_pieces,
+    scripted_terminal,
+    split,
+)
 from twisted.internet import error
 
-from caisse_ap_ip import client, proxy
+from caisse_ap_ip import client, display, proxy
 from caisse_ap_ip.outcomes import CRLF, GARBAGE, parse, truncate
 from caisse_ap_ip.protocol import decode, encode
 from caisse_ap_ip.testing import SimulatedTerminal
@@ -67,6 +77,7 @@ def test_bytes_pass_unchanged_each_piece_as_it_comes_and_the_journal_shows_the_s
         "terminal_closed": True,
         "terminal_closed_at": pytest.approx(3.1),
         "terminal_answer": ANSWER.decode(),
+        "terminal_answer_records": display.describe(decode(ANSWER)),  # as answer_records: for the page
     }
     (line,) = [r.getMessage() for r in caplog.records if "proxied" in r.getMessage()]
     assert line.startswith("127.0.0.1:40000 POS 01 debit 112.45 EUR: success CB/Visa/Mastercard contactless")
@@ -273,6 +284,7 @@ def test_outcomes_that_reshape_or_replace_the_real_answer(outcome, expected):
     assert pos.closed == (outcome == "truncated")
     row = entry(proxied)
     assert row["answer"].encode("latin-1") == expected and row["proxy"]["terminal_answer"] == ANSWER.decode()
+    assert dict((record["tag"], record["value"]) for record in row["proxy"]["terminal_answer_records"])["AE"] == "10"
 
 
 def test_padded_amount_pads_the_real_answers_cb():
@@ -343,24 +355,6 @@ def test_a_quiet_proxied_connection_is_closed_after_the_idle_timeout_but_not_whi
 # -- end to end: a scripted terminal on loopback, behind a real proxy
 
 
-def scripted_terminal(pieces, sent_by_pos: threading.Event, got: list, close: bool):
-    """A terminal that reads the request, then sends each piece once the POS has had the one before
-    (``sent_by_pos`` is set by the POS each time), then closes or waits for the proxy to leave."""
-
-    def behaviour(conn: socket.socket):
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        got.append(read_request(conn))
-        for piece in pieces:
-            conn.sendall(piece)
-            assert sent_by_pos.wait(WAIT)
-            sent_by_pos.clear()
-        if not close:
-            conn.settimeout(WAIT)
-            conn.recv(1)  # until the proxy hangs up
-
-    return behaviour
-
-
 @pytest.mark.parametrize("close", [True, False], ids=["terminal closes", "terminal keeps the line"])
 def test_end_to_end_raw_socket_pos_sees_the_terminals_own_segments_and_the_journal_has_them(close):
     got, piece_arrived = [], threading.Event()
@@ -371,13 +365,7 @@ def test_end_to_end_raw_socket_pos_sees_the_terminals_own_segments_and_the_journ
     ):
         pos.sendall(REQUEST[:10])
         pos.sendall(REQUEST[10:])
-        received = []
-        for piece in PIECES:
-            data = b""
-            while len(data) < len(piece):
-                data += pos.recv(65536)
-            received.append(data)
-            piece_arrived.set()
+        received = receive_pieces(pos, PIECES, piece_arrived)
         if close:
             assert pos.recv(1) == b""  # the terminal's close reached the POS
         row = simulated.wait_for_transaction()
@@ -414,6 +402,7 @@ def test_end_to_end_an_unreachable_terminal_closes_the_pos_connection_and_the_co
         row = simulated.wait_for_transaction()
     assert row["outcome"] == f"terminal 127.0.0.1:{port} unreachable: connection refused"
     assert row["answer"] is None and row["proxy"]["terminal_answer"] is None
+    assert row["proxy"]["terminal_answer_records"] is None
 
 
 def test_the_proxy_address_is_checked_and_ipv6_takes_brackets():

@@ -97,6 +97,17 @@ def test_the_settings_form_has_every_runtime_setting_once_the_usual_ones_first()
     assert "delay" not in outcome["suggestions"]  # not an outcome without its seconds
 
 
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [((), None), (("--proxy", "127.0.0.1:9100"), "127.0.0.1:9100"), (("--proxy", "[::1]:8888"), "[::1]:8888")],
+)
+def test_the_settings_name_the_real_terminal_behind_a_proxy_for_the_page_to_show(argv, shown):
+    sim, _ = simulator("--ui", *argv)
+    api = ControlAPI(sim, None, webui.WebUI(sim))
+    assert json.loads(get(api, "/settings").body)["proxy"] == shown
+    assert json.loads(get(api, "/settings?terminal=1").body)["proxy"] == shown
+
+
 def events_of(request: DummyRequest) -> list[tuple[str, dict]]:
     """The events a stream wrote so far, as (kind, data)."""
     found = []

@@ -2,10 +2,13 @@
 //
 // A payment waiting for a decision ("--outcome ask") shows on the screen; the buttons send the decision
 // (POST /pending/ID); the journal row that follows says what the POS got, and the screen says it in turn.
+// With --proxy the real terminal decides: the screen says where the POS's connections go, and each row of the
+// list shows how the terminal answered (its TCP segments, its close, its own answer when the POS got another).
 
 const TOKEN_KEY = "caisse-ap-ip.token";
 const RESULT_SECONDS = 15; // how long the screen shows a result before going back to idle
 const JOURNAL_ROWS = 200; // rows kept on the page, newest first
+const CHANGED = "An outcome changed the terminal's answer on its way: a marked record is not in the other one.";
 const DECISIONS = {
   validate: "success", // the configured payment type
   cancel: "failure:abandon", // AF=11, the red key
@@ -27,6 +30,7 @@ const state = {
   skew: 0, // this browser's clock minus the server's, in seconds
   source: null,
   merchant: "",
+  proxy: null, // the real terminal's address, host:port, when every POS connection is relayed to it (--proxy)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -199,8 +203,12 @@ function screenOf(now) {
     return { tone: "waiting", title: "", amount: frenchAmount(state.awaiting.amount), message: "VEUILLEZ PATIENTER" };
   }
   if (state.result && now - state.result.at < RESULT_SECONDS) {
-    const { tone, title, detail } = state.result.verdict;
-    return { tone, title: "", amount: state.result.amount, message: title, detail };
+    const { verdict: judged, amount, proxied, said } = state.result;
+    const detail = said ? `TERMINAL : ${verdict(said).title}` : judged.detail; // an outcome changed its answer
+    return { tone: judged.tone, title: proxied ? `PROXY → ${proxied}` : "", amount, message: judged.title, detail };
+  }
+  if (state.proxy) {
+    return { tone: "proxy", title: `PROXY → ${state.proxy}`, amount: "", message: "RELAIS VERS LE TERMINAL REEL" };
   }
   return { tone: "idle", title: state.merchant, amount: "", message: "EN ATTENTE DE LA CAISSE", detail: "" };
 }
@@ -243,6 +251,7 @@ function renderKeys(current, now) {
   const chip = "Validate (green) pays with the card in the reader; Correction (yellow) takes it back.";
   if (current && state.chip) note(chip);
   else if (current) note(`POS ${current.pos ?? "?"} at ${current.peer} is waiting for the customer.`);
+  else if (state.proxy) note(`Every POS connection is relayed to the real terminal at ${state.proxy}: it decides.`);
   else if (!state.awaiting && !state.result) note("Waiting for a POS to pay.");
 }
 
@@ -332,7 +341,16 @@ function noticed(row) {
   const request = records(row.request_records);
   if (!request.CB) return; // not a payment: nothing for the screen to say
   if (state.awaiting && state.awaiting.peer === row.peer) state.awaiting = null;
-  state.result = { verdict: verdict(row), amount: frenchAmount(request.CB.meaning), at: Date.now() / 1000 };
+  const amount = frenchAmount(request.CB.meaning);
+  const proxied = row.proxy && row.proxy.terminal; // the screen says the real terminal answered, and what it said
+  state.result = { verdict: verdict(row), amount, at: Date.now() / 1000, proxied, said: terminalSaid(row) };
+}
+
+function terminalSaid(row) {
+  // what the real terminal sent, as a row of its own, when the POS got something else (an outcome on the way)
+  const relayed = row.proxy;
+  if (!relayed || relayed.terminal_answer == null || relayed.terminal_answer === row.answer) return null;
+  return { answer: relayed.terminal_answer, answer_records: relayed.terminal_answer_records };
 }
 
 function journalRow(row) {
@@ -354,31 +372,87 @@ function journalRow(row) {
       el("span", { class: "result", text: judged.summary }),
     ),
     el("span", { class: "took", text: took }),
+    row.proxy && el("span", { class: "via", text: proxiedSummary(row) }), // a line of its own: never cut off
   );
   return el("li", { "data-id": row.id }, el("details", { "data-tone": judged.tone }, summary, entryBody(row, took)));
+}
+
+function proxiedSummary(row) {
+  const said = terminalSaid(row);
+  const text = `proxied to ${row.proxy.terminal}`;
+  return said ? `${text}, the terminal said ${verdict(said).summary}` : text;
 }
 
 function entryBody(row, took) {
   const rule = row.rule ? `, rule ${row.rule}` : "";
   const when = `received ${clock(row.received, true)}, answered after ${took || "—"}`;
   const meta = `${row.peer}, ${when}; outcome ${row.outcome}${rule}`;
+  const said = terminalSaid(row);
+  const got = [row.answer_records, row.answer ?? "(no answer)"];
+  // what the POS got beside what the terminal sent, the records they do not share marked
+  const answer = said
+    ? [
+        el("p", { class: "meta changed", text: CHANGED }),
+        el(
+          "div",
+          { class: "compare" },
+          recordTable("Answer", ...got, "Answer the POS got", said.answer_records),
+          recordTable("Terminal's answer", said.answer_records, said.answer, "The terminal's own answer", got[0]),
+        ),
+      ]
+    : [recordTable("Answer", ...got)];
   return el(
     "div",
     { class: "entry-body" },
     el("p", { class: "meta", text: meta }),
     recordTable("Request", row.request_records, row.request),
-    recordTable("Answer", row.answer_records, row.answer ?? "(no answer)"),
+    ...answer,
+    row.proxy && proxySection(row.proxy),
   );
 }
 
-function recordTable(title, list, frame) {
+function recordTable(title, list, frame, heading = title, other = null) {
   const head = el("tr", {}, ...["Tag", "Name", "Value", "Meaning"].map((text) => el("th", { scope: "col", text })));
-  const rows = (list || []).map((record) =>
-    el("tr", {}, ...[record.tag, record.name, record.value, record.meaning ?? ""].map((text) => el("td", { text }))),
-  );
+  const shared = new Set((other || []).map((record) => `${record.tag}=${record.value}`));
+  const rows = (list || []).map((record) => {
+    const cells = [record.tag, record.name, record.value, record.meaning ?? ""].map((text) => el("td", { text }));
+    cells[0].title = record.name; // where the name's column is left out, beside another table
+    return el("tr", { "data-differs": other != null && !shared.has(`${record.tag}=${record.value}`) }, ...cells);
+  });
   const table = list ? el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)) : el("p", { text: "no tags" });
   const raw = el("p", { class: "frame", text: frame });
-  return el("section", { "aria-label": title }, el("h4", { text: title }), table, raw);
+  return el("section", { "aria-label": title }, el("h4", { text: heading }), table, raw);
+}
+
+function proxySection(relayed) {
+  // the TCP segments of both directions, in ms from the request's first byte, and the terminal's close
+  const ms = (seconds) => `+${(seconds * 1000).toFixed(1)}`;
+  const from = (who) => relayed.segments.filter((segment) => segment.from === who);
+  const told = (list) => `${list.reduce((sum, segment) => sum + segment.size, 0)} bytes in ${list.length}`;
+  const [pos, terminal] = [from("pos"), from("terminal")];
+  const closed = relayed.terminal_closed
+    ? `closed the line at ${ms(relayed.terminal_closed_at)} ms`
+    : "did not close the line";
+  const sent = terminal.length ? `the terminal ${told(terminal)}` : "the terminal nothing";
+  const meta = `The POS sent ${told(pos)} segment${pos.length === 1 ? "" : "s"}, ${sent}; the terminal ${closed}.`;
+  const head = el("tr", {}, ...["Direction", "Time (ms)", "Bytes"].map((text) => el("th", { scope: "col", text })));
+  const row = (...cells) => el("tr", {}, ...cells.map((text) => el("td", { text })));
+  const rows = relayed.segments.map((segment) =>
+    row(segment.from === "pos" ? "POS → terminal" : "terminal → POS", ms(segment.at), String(segment.size)),
+  );
+  if (relayed.terminal_closed) rows.push(row("closed by the terminal", ms(relayed.terminal_closed_at), ""));
+  return el(
+    "section",
+    { "aria-label": "Proxy" },
+    el("h4", { text: `Relayed to the real terminal at ${relayed.terminal}` }),
+    el("p", { class: "meta", text: meta }),
+    el(
+      "table",
+      { class: "segments", "aria-label": "Segments" },
+      el("thead", {}, head),
+      el("tbody", {}, ...rows),
+    ),
+  );
 }
 
 function clock(epoch, precise = false) {
@@ -463,6 +537,10 @@ async function loadSettings(all = false) {
 
 function showSettings(values, all = false) {
   state.merchant = values.merchant_name || "";
+  state.proxy = values.proxy || null;
+  $("no-ticket").textContent = state.proxy
+    ? "The real terminal prints its own tickets: one it sends the POS is in its answer's tags."
+    : "No ticket yet: the last payment's ticket appears here.";
   for (const row of state.form) {
     const control = $(`setting-${row.name}`);
     const typing = control === document.activeElement && control.type === "text" && !all;
