@@ -52,11 +52,13 @@ def _padded_amounts(answer: bytes) -> bytes:
     return b"".join(encode(message) for message in padded) + answer[end:]
 
 
-# the terminal's answer reaches the POS as it is; with ask, the real terminal's customer is the one who decides
+# What each outcome kind (outcomes.KINDS; delay and fragments are "answer" with a modifier) does to the real
+# terminal's answer; tests/test_proxy.py checks that every kind is in exactly one of these.
+# The terminal's answer reaches the POS as it is; with ask, the real terminal's customer is the one who decides.
 RELAYED = frozenset({"answer", "success", "pending", "ask"})
 RESHAPED = {"truncated": truncate, "crlf": lambda answer: answer + CRLF, "padded-amount": _padded_amounts}
 DROPPED = frozenset({"silent", "immediate", "close", "reset"})  # the POS never gets the terminal's answer
-# every other kind (failure, extended-af, partial, garbage, replay ...): the simulator's answer takes its place
+REPLACED = frozenset({"failure", "extended-af", "partial", "garbage", "replay"})  # the simulator's answer instead
 
 
 class Watch(enum.Enum):
@@ -289,7 +291,9 @@ class PosSide(TerminalConnection):
             return RESHAPED[kind](answer)
         if kind == "garbage":
             return GARBAGE
-        return self.factory.terminal.respond(relay.request, relay.plan.outcome).data
+        if kind in REPLACED:
+            return self.factory.terminal.respond(relay.request, relay.plan.outcome).data
+        raise ValueError(f"outcome {kind!r}: proxy.py does not say what it does to a real terminal's answer")
 
     def terminal_lost(self) -> None:
         """The terminal closed: what it sent is its answer; the POS's line is closed after what it still gets."""

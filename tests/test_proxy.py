@@ -13,7 +13,7 @@ import pytest
 from helpers import REAL_TERMINAL, REQUEST, WAIT, InProcessProxy, answering, fake_terminal, read_request, split
 from twisted.internet import error
 
-from caisse_ap_ip import client, proxy
+from caisse_ap_ip import client, outcomes, proxy
 from caisse_ap_ip.outcomes import CRLF, GARBAGE, parse, truncate
 from caisse_ap_ip.protocol import decode, encode
 from caisse_ap_ip.testing import SimulatedTerminal
@@ -224,6 +224,12 @@ def test_the_pos_leaving_while_the_terminal_is_dialled_stops_the_dialling():
 
 
 # -- outcomes on the way: what the POS gets of the real terminal's answer
+
+
+def test_every_outcome_kind_says_what_it_does_to_the_real_answer_once_and_only_once():
+    kinds = [proxy.RELAYED, set(proxy.RESHAPED), proxy.DROPPED, proxy.REPLACED, outcomes.MODIFIER_KINDS]
+    assert sum(map(len, kinds)) == len(set().union(*kinds))  # no kind in two of them
+    assert set().union(*kinds) == set(outcomes.KINDS)  # a new kind cannot be forgotten
 
 
 def relay_with(outcome: str, pieces=PIECES):
