@@ -28,7 +28,7 @@ from twisted.internet.interfaces import IPushProducer, ITCPTransport
 from zope.interface import implementer
 
 from . import display
-from .answers import MAX_ANSWER_SIZE, AnswerReader, Expectation, Progress
+from .answers import MAX_ANSWER_SIZE, STRAY, AnswerReader, Expectation, Progress
 from .assembly import Malformed, Request
 from .client import DEFAULT_QUIET_TIME
 from .journal import POS, TERMINAL, Relayed
@@ -89,6 +89,7 @@ class Relay:
     through: bool = True  # the terminal's bytes go to the POS as they come
     answered_at: float | None = None  # reactor time of the answer's last byte so far
     whole_at: float | None = None  # ... once the answer is whole
+    kept: int = 0  # once it is whole, the terminal's bytes that stay with it; what comes after is the next one's
     closed_at: float | None = None  # seconds after ``started`` when the terminal closed
     sent: bytearray = field(default_factory=bytearray)  # what the POS got for this request
     segments: list[tuple[str, float, int]] = field(default_factory=list)
@@ -187,8 +188,7 @@ class PosSide(TerminalConnection):
         relay = self.arriving = self.arriving or Relay(self._now())
         serial = event.error.offset == 0 and serial_framing(bytes(relay.received[:8]))
         relay.unreadable = serial or f"malformed: {event.error}"
-        relay.plan, relay.reader = AS_IS, AnswerReader(Expectation.of(None))
-        self.relays.append(relay)
+        self.relays.append(_as_is(relay))
         self.unreadable_stream = True
 
     def _plan(self, relay: Relay) -> None:
@@ -229,27 +229,95 @@ class PosSide(TerminalConnection):
         now = self.last_activity = self._now()
         relay = self._answered()
         relay.segment(TERMINAL, now, len(data))
-        if relay.through:
-            self._give(relay, Step(data=data))  # first: the POS gets it as it came
         _log_segment(self, "terminal ->", data, now - relay.started)
-        if len(relay.reader.received) < MAX_ANSWER_SIZE:
-            progress = relay.reader.receive(data)
-            if relay.whole_at is None:
-                relay.answered_at = now
-                self._judge(progress)
+        self._read_on(relay, data, len(data), now)
 
     def _answered(self) -> Relay:
-        """The transaction the terminal's bytes belong to."""
-        while len(self.relays) > 1 and self.relays[0].whole_at is not None:
-            self._journal_first()  # the terminal has gone on to the next request
-        if not self.relays and not self.unreadable_stream:
-            self.assembly.assembly_expired()  # the terminal answers it: to the terminal, the request was whole
-            self._take_requests()
-        if not self.relays:  # the terminal speaks before any request is whole
-            relay, self.arriving = self.arriving or Relay(self._now()), None
-            relay.plan, relay.reader = AS_IS, AnswerReader(Expectation.of(None))
-            self.relays.append(relay)
+        """The transaction the terminal's bytes go to first: the first not journaled yet (what comes after its
+        whole answer goes on to the next one, ``_cut``)."""
+        if not self.relays and self._next_relay() is None:  # the terminal speaks before any request
+            self.relays.append(_as_is(Relay(self._now())))
         return self.relays[0]
+
+    def _followed(self) -> bool:
+        """Whether a request follows the first: taken already, or arriving (the terminal may answer it first)."""
+        return len(self.relays) > 1 or (self.arriving is not None and self.arriving not in self.relays)
+
+    def _next_relay(self) -> Relay | None:
+        """The transaction after the first (or the first, when there is none) for the terminal's next answer: a
+        request taken already, or the one arriving, judged whole (to the terminal it was) or, not even on a record
+        boundary, kept as received; None when the POS has sent nothing more."""
+        index = min(len(self.relays), 1)
+        if len(self.relays) == index and self.arriving is not None and self.arriving not in self.relays:
+            self.assembly.assembly_expired()
+            self._take_requests()
+            if len(self.relays) == index:
+                relay, self.arriving = self.arriving, None
+                self.relays.append(_as_is(relay))
+        return self.relays[index] if len(self.relays) > index else None
+
+    def _read_on(self, relay: Relay | None, data: bytes, unsent: int, now: float) -> None:
+        """``relay`` reads the terminal's ``data``, the last ``unsent`` bytes of which the POS has not had; what
+        comes after its whole answer, the next transaction reads in turn, and so on."""
+        while relay is not None:
+            relay, data, unsent = self._read(relay, data, unsent, now)
+
+    def _read(self, relay: Relay, data: bytes, unsent: int, now: float) -> tuple[Relay | None, bytes, int]:
+        """One step of ``_read_on``: (the next transaction, what it reads, how much of that the POS has not had)."""
+        reader = relay.reader
+        if len(reader.received) >= MAX_ANSWER_SIZE:  # relayed, no longer kept
+            self._relay_as_is(relay, data[len(data) - unsent :])
+            return None, b"", 0
+        progress = reader.receive(data)
+        judged = relay.whole_at is None
+        if judged:
+            relay.answered_at = now
+        following = self._cut(relay) if not judged or progress in (Progress.COMPLETE, Progress.MALFORMED) else b""
+        self._relay_as_is(relay, data[len(data) - unsent : max(0, len(data) - len(following))])
+        if judged:
+            self._judge(progress)
+        return self._hand_on(relay, following, unsent) if following else (None, b"", 0)
+
+    def _relay_as_is(self, relay: Relay, data: bytes) -> None:
+        if relay.through and data:
+            self._give(relay, Step(data=data))
+
+    def _cut(self, relay: Relay) -> bytes:
+        """What the terminal sent after ``relay``'s answer, now whole, taken out of it for the next transaction:
+        from the end of its last message, or of what it had when whole (for an answer without AE, or bytes
+        that come later), past stray CR, LF and NUL. Nothing when no request follows: what the terminal adds
+        then stays with its answer."""
+        reader = relay.reader
+        if relay.whole_at is not None:
+            end = relay.kept
+        elif reader.final is not None and "AE" in dict(reader.final):
+            end = len(reader.received) - len(reader.trailing)
+        else:
+            end = len(reader.received)
+        following = bytes(reader.received[end:]).lstrip(STRAY)
+        if following and self.phase is Phase.READING and self._followed():
+            del reader.received[len(reader.received) - len(following) :]
+            reader.receive(b"")
+        else:
+            following = b""
+        relay.kept = len(reader.received)
+        return following
+
+    def _hand_on(self, relay: Relay, following: bytes, unsent: int) -> tuple[Relay | None, bytes, int]:
+        """``relay`` is journaled, and the next transaction gets ``following`` with its segments; the POS has had
+        those of its bytes that came before the last ``unsent`` if ``relay`` relays its answer as it comes."""
+        if self.phase is not Phase.READING:  # the outcome closed the line: what followed stays with this answer
+            relay.reader.receive(following)
+            relay.kept = len(relay.reader.received)
+            return None, b"", 0
+        after = self._next_relay()
+        _move_segments(relay, after, len(following))
+        unsent = min(unsent, len(following)) if relay.through else len(following)
+        if given := len(following) - unsent:  # the POS has them, counted as this answer's: they are the next one's
+            after.sent += relay.sent[-given:]
+            del relay.sent[-given:]
+        self._journal_first()
+        return after, following, unsent
 
     def _judge(self, progress: Progress) -> None:
         self.timers.cancel(Watch.QUIET)
@@ -259,12 +327,16 @@ class PosSide(TerminalConnection):
             self.timers.start(Watch.QUIET, DEFAULT_QUIET_TIME, self._whole)
 
     def _whole(self) -> None:
-        """The first transaction's answer is whole: act on it if its outcome says so, then watch for a close."""
+        """The first transaction's answer is whole: act on it if its outcome says so, then watch for a close; what
+        the terminal sent after it goes on to the next transaction."""
         relay = self.relays[0]
+        following = self._cut(relay)
         relay.whole_at = self._now() if relay.answered_at is None else relay.answered_at
         self.timers.cancel(Watch.QUIET)
         waits = 0.0 if relay.through else self._act(relay)
         self.timers.start(Watch.CLOSE, CLOSE_WATCH + waits, self._journal_first)
+        if following:
+            self._read_on(*self._hand_on(relay, following, 0), self._now())
 
     def _act(self, relay: Relay) -> float:
         """Do what the outcome says with the terminal's whole answer; the seconds it takes."""
@@ -484,6 +556,31 @@ class _Reading:
 
     def stopProducing(self) -> None:
         pass
+
+
+def _as_is(relay: Relay) -> Relay:
+    """``relay`` with the terminal's answer relayed as is, read without knowing what it answers."""
+    relay.plan, relay.reader = AS_IS, AnswerReader(Expectation.of(None))
+    return relay
+
+
+def _move_segments(source: Relay, target: Relay, size: int) -> None:
+    """The segments that carried the last ``size`` bytes of ``source``'s answer, cut where they part, as
+    ``target``'s, in seconds after its own first byte."""
+    moved = []
+    index = len(source.segments)
+    while size and index:
+        index -= 1
+        who, at, length = source.segments[index]
+        if who == TERMINAL:
+            taken = min(length, size)
+            size -= taken
+            moved.append((who, at + source.started - target.started, taken))
+            if taken == length:
+                del source.segments[index]
+            else:
+                source.segments[index] = (who, at, length - taken)
+    target.segments = sorted([*target.segments, *reversed(moved)], key=lambda segment: segment[1])[:MAX_SEGMENTS]
 
 
 def _no_delay(transport) -> None:

@@ -26,6 +26,8 @@ ANSWER = encode([
     ("AP", "2603141042170"), ("AQ", "SN123456"), ("CG", "1234567"),
 ])  # fmt: skip
 PIECES = split(ANSWER, 9, 60)  # as the terminal cuts it: a first segment of 9 bytes, then two more
+SECOND = REQUEST.replace(b"CA00201", b"CA00202")  # the next request of a POS that pipelines
+ANSWER2 = ANSWER.replace(b"CA00201", b"CA00202")
 
 
 def entry(proxied: InProcessProxy) -> dict:
@@ -149,15 +151,80 @@ def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back():
 
 def test_two_requests_on_one_connection_are_two_transactions_with_their_own_answers():
     proxied = InProcessProxy()
-    second = REQUEST.replace(b"CA00201", b"CA00202")
-    pos, terminal = proxied.relay(REQUEST + second)
+    pos, terminal = proxied.relay(REQUEST + SECOND)
     terminal.send(ANSWER)
-    terminal.send(ANSWER.replace(b"CA00201", b"CA00202"))  # the next answer ends the first one's watch
+    terminal.send(ANSWER2)  # the next answer ends the first one's watch
     proxied.advance(proxy.CLOSE_WATCH)
     first, then = proxied.entries()
-    assert first["request"] == REQUEST.decode() and then["request"] == second.decode()
+    assert first["request"] == REQUEST.decode() and then["request"] == SECOND.decode()
     assert dict(decode(then["answer"].encode()))["CA"] == "02"
-    assert pos.received == ANSWER + ANSWER.replace(b"CA00201", b"CA00202")
+    assert pos.received == ANSWER + ANSWER2
+
+
+def terminal_segments(row: dict) -> list[tuple[float, int]]:
+    return [(s["at"], s["size"]) for s in row["proxy"]["segments"] if s["from"] == "terminal"]
+
+
+def test_two_answers_in_one_read_are_two_transactions_each_with_its_own_answer():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    proxied.advance(0.5)
+    terminal.send(ANSWER + ANSWER2)  # a fast terminal: both answers arrive in one read
+    proxied.advance(proxy.CLOSE_WATCH)
+    first, then = proxied.entries()
+    assert (first["answer"], then["answer"]) == (ANSWER.decode(), ANSWER2.decode())
+    assert then["proxy"]["terminal_answer"] == ANSWER2.decode() and then["outcome"] == "answer"
+    assert terminal_segments(first) == [(0.5, len(ANSWER))] and terminal_segments(then) == [(0.5, len(ANSWER2))]
+    assert pos.received == ANSWER + ANSWER2
+
+
+def test_an_answer_replaced_by_the_simulators_is_one_answer_per_request_when_two_come_in_one_read():
+    proxied = InProcessProxy()
+    proxied.factory.terminal.queue([parse("failure:refused"), parse("failure:refused")])
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    terminal.send(ANSWER + ANSWER2)
+    assert pos.received == REQUEST + b"AE00201AF00204" + SECOND + b"AE00201AF00204"
+    proxied.advance(proxy.CLOSE_WATCH)
+    assert [row["proxy"]["terminal_answer"] for row in proxied.entries()] == [ANSWER.decode(), ANSWER2.decode()]
+
+
+def test_only_the_answer_to_a_relayed_request_reaches_the_pos_when_the_next_one_is_replaced():
+    proxied = InProcessProxy()
+    proxied.factory.terminal.queue([parse("answer"), parse("failure:refused")])
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    terminal.send(ANSWER + ANSWER2)
+    assert pos.transport.writes == [ANSWER, SECOND + b"AE00201AF00204"]
+
+
+@pytest.mark.parametrize("stray", [b"", b"\r\n"], ids=["right after", "after CR LF"])
+def test_a_read_that_ends_inside_the_next_answer_gives_that_answer_its_own_bytes_and_segments(stray):
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    proxied.advance(0.5)
+    terminal.send(ANSWER + stray + ANSWER2[:4])  # the first bytes of the next answer come with this one
+    proxied.advance(0.25)
+    terminal.send(ANSWER2[4:])
+    proxied.advance(proxy.CLOSE_WATCH)
+    first, then = proxied.entries()
+    assert first["proxy"]["terminal_answer"] == (ANSWER + stray).decode()  # stray bytes stay with their answer
+    assert terminal_segments(first) == [(0.5, len(ANSWER + stray))]
+    assert (then["answer"], then["proxy"]["terminal_answer"]) == (ANSWER2.decode(), ANSWER2.decode())
+    assert terminal_segments(then) == [(0.5, 4), (0.75, len(ANSWER2) - 4)]
+    assert pos.received == ANSWER + stray + ANSWER2
+
+
+def test_an_answer_to_a_next_request_not_whole_to_the_simulator_is_its_own_even_within_the_close_watch():
+    proxied = InProcessProxy()
+    incomplete = SECOND[: SECOND.index(b"CB")]  # no amount: the simulator would wait --assembly-time
+    pos, terminal = proxied.relay(REQUEST)
+    terminal.send(ANSWER)
+    proxied.advance(0.1)  # the first answer waits for the terminal's close
+    pos.send(incomplete)
+    terminal.send(incomplete + b"AE00201AF00209")
+    proxied.advance(proxy.CLOSE_WATCH)
+    first, then = proxied.entries()
+    assert first["answer"] == ANSWER.decode() and first["proxy"]["terminal_closed"] is False
+    assert (then["request"], then["answer"]) == (incomplete.decode(), (incomplete + b"AE00201AF00209").decode())
 
 
 def test_a_request_the_terminal_answers_before_it_is_whole_to_the_simulator_is_taken_then():
