@@ -4,7 +4,8 @@
 
 The shape of a request is what a terminal's answer depends on: the action, the amount and currency, card or
 check, the tickets asked for (CK). Each shape gets one rule, in the order the shapes were first recorded,
-with the latest answer recorded for it; the POS's own records (CJ, CA, CF ...) are echoed from each new
+with the latest whole answer recorded for it (whole as the client reads answers: one the POS left in the
+middle of is no recording); the POS's own records (CJ, CA, CF ...) are echoed from each new
 request when it is replayed (replay.py). The file is the plain TOML of README "Scenarios", with a comment per
 rule saying when and from which terminal it was recorded, for a person to read and edit.
 """
@@ -16,7 +17,8 @@ from decimal import Decimal
 
 from . import __version__, codes, display
 from .amounts import currency_from_number
-from .protocol import Message, decode, walk
+from .answers import AnswerReader, Expectation, Progress
+from .protocol import Message, decode
 from .scenarios import NO_TICKET
 
 HEADER = """\
@@ -53,13 +55,21 @@ def scenario(entries: list[dict], source: str, now: datetime) -> tuple[str, int]
 
 
 def _recorded_request(entry: dict) -> Message | None:
-    """The request of a transaction a real terminal answered with records, or None."""
+    """The request of a transaction a real terminal answered with a whole answer, or None."""
     relayed = entry.get("proxy")
     if not relayed or not relayed["terminal_answer"] or entry["request_records"] is None:
         return None
-    if not walk(relayed["terminal_answer"].encode("latin-1"))[0]:
-        return None  # nothing a replay could echo into
-    return decode(entry["request"].encode("latin-1"))
+    request = decode(entry["request"].encode("latin-1"))
+    return request if _whole_answer(request, relayed["terminal_answer"].encode("latin-1")) else None
+
+
+def _whole_answer(request: Message, answer: bytes) -> bool:
+    """Whether ``answer`` is whole by the client's reading rule (answers.py): complete by the protocol's evidence,
+    or on a record boundary with its AE, which the client takes after its quiet time (card records of another
+    profile than the one expected, say). Not an answer cut before its AE, or inside a record."""
+    reader = AnswerReader(Expectation.of(request))
+    progress = reader.receive(answer)
+    return progress is Progress.COMPLETE or (progress is Progress.QUIET and "AE" in dict(reader.final or []))
 
 
 def predicates(request: Message) -> dict[str, object]:
