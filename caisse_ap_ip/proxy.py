@@ -34,7 +34,7 @@ from .client import DEFAULT_QUIET_TIME
 from .journal import POS, TERMINAL, Relayed
 from .outcomes import CRLF, DEFAULT, GARBAGE, pieces, truncate
 from .protocol import Message, encode, serial_framing, walk
-from .server import Phase, TerminalConnection, TerminalFactory
+from .server import MAX_PIPELINED, Phase, TerminalConnection, TerminalFactory
 from .terminal import PADDED_WIDTH, Plan
 
 log = logging.getLogger("caisse_ap_ip.proxy")
@@ -59,6 +59,14 @@ RELAYED = frozenset({"answer", "success", "pending", "ask"})
 RESHAPED = {"truncated": truncate, "crlf": lambda answer: answer + CRLF, "padded-amount": _padded_amounts}
 DROPPED = frozenset({"silent", "immediate", "close", "reset"})  # the POS never gets the terminal's answer
 REPLACED = frozenset({"failure", "extended-af", "partial", "garbage", "replay"})  # the simulator's answer instead
+
+
+class Hold(enum.Enum):
+    """Why a side is not read."""
+
+    DIALING = "what the POS sent waits for the terminal to take the connection"
+    PIPELINED = "MAX_PIPELINED requests wait for the terminal, as the simulated terminal stops reading ahead"
+    FULL = "the other side's transport has too much to send (Twisted pauses the producer registered with it)"
 
 
 class Watch(enum.Enum):
@@ -126,6 +134,8 @@ class PosSide(TerminalConnection):
         self.silenced = False  # outcome silent: nothing more reaches the POS
         self.terminal: TerminalSide | None = None
         self.held: list[bytes] = []  # what the POS sent before the terminal took the connection
+        self.reading = _Reading(self.transport)
+        self.coupled: _Reading | None = None  # the terminal's reading, while each side's waits for the other
         self.pos_done = False  # the POS has shut its sending side down
         self.dialing = True
         self.connector = self.factory.dial(self)
@@ -156,7 +166,7 @@ class PosSide(TerminalConnection):
             return
         self.held.append(data)
         if sum(map(len, self.held)) > self.factory.limits.max_message_size:
-            self.transport.pauseProducing()  # until the terminal takes the connection
+            self.reading.hold(Hold.DIALING)
 
     def readConnectionLost(self) -> None:
         """The POS has sent all it will: what ends on a record boundary is whole; the terminal is told."""
@@ -181,6 +191,17 @@ class PosSide(TerminalConnection):
                 break
         if self.arriving is None and self.assembly.holds_bytes and not self.unreadable_stream:
             self.arriving = Relay(self._now())  # the next request began in the same segment
+        self._watch_backlog()
+
+    def _watch_backlog(self) -> None:
+        """The POS is not read while MAX_PIPELINED of its requests wait for the terminal: a POS pipelining to a slow
+        terminal would otherwise fill the proxy's memory."""
+        if self.phase is not Phase.READING:
+            return
+        if len(self.relays) >= MAX_PIPELINED:
+            self.reading.hold(Hold.PIPELINED)
+        else:
+            self.reading.release(Hold.PIPELINED)
 
     def _unreadable(self, event: Malformed) -> None:
         """A byte no request can hold: the terminal gets it all the same, and everything after it; the journal
@@ -213,10 +234,10 @@ class PosSide(TerminalConnection):
             return
         self.terminal = side
         _no_delay(side.transport)
-        if sum(map(len, self.held)) > self.factory.limits.max_message_size:
-            self.transport.resumeProducing()
-        side.transport.registerProducer(_Reading(self.transport), True)  # the POS waits while the terminal is full
-        self.transport.registerProducer(_Reading(side.transport), True)  # and the other way round
+        self.reading.release(Hold.DIALING)
+        self.coupled = _Reading(side.transport)
+        side.transport.registerProducer(self.reading, True)  # the POS waits while the terminal is full
+        self.transport.registerProducer(self.coupled, True)  # and the other way round
         for data in self.held:
             side.transport.write(data)
         self.held = []
@@ -369,6 +390,7 @@ class PosSide(TerminalConnection):
 
     def terminal_lost(self) -> None:
         """The terminal closed: what it sent is its answer; the POS's line is closed after what it still gets."""
+        self._uncouple()
         self.terminal = None
         now = self._now()
         if self.phase is Phase.CLOSED and self.relays:  # the POS left after its answer, the terminal has closed
@@ -440,6 +462,7 @@ class PosSide(TerminalConnection):
             note="; ".join(filter(None, (relay.unreadable, note))) or None, unreadable=relay.unreadable is not None,
             relayed=relayed, acted=self._now() if relay.whole_at is None else relay.whole_at,
         )  # fmt: skip
+        self._watch_backlog()
 
     def _end(self, why: str, reached: bool = True) -> None:
         """Journal every transaction still open: the POS or the terminal is gone."""
@@ -459,6 +482,7 @@ class PosSide(TerminalConnection):
         reaches us: that answer's row waits for the close (or CLOSE_WATCH) before the terminal is hung up on."""
         if self.phase is Phase.REFUSED:
             return
+        self._uncouple()
         why = "closed before the answer" if self.phase is Phase.CLOSING else "left before the answer"
         self.phase = Phase.CLOSING  # nothing more reaches the POS
         self.timers.cancel_all()
@@ -478,10 +502,24 @@ class PosSide(TerminalConnection):
         self._hang_up()
 
     def _hang_up(self) -> None:
+        self._uncouple()
         if self.terminal is not None:
             self.terminal.transport.loseConnection()
         elif self.dialing:
             self.connector.stopConnecting()
+
+    def _close(self) -> None:
+        self._uncouple()
+        super()._close()
+
+    def _uncouple(self) -> None:
+        """The sides' readings stop waiting for each other, before a side is closed: Twisted closes a transport only
+        once no producer it paused is registered with it. The terminal is read again, for its close to be seen."""
+        terminal_reading, self.coupled = self.coupled, None
+        if terminal_reading is not None:
+            self.transport.unregisterProducer()
+            terminal_reading.transport.unregisterProducer()
+            terminal_reading.release(Hold.FULL)
 
     def is_idle(self, now: float) -> bool:
         quiet_for = now - self.last_activity
@@ -541,18 +579,31 @@ class ProxyFactory(TerminalFactory):
 
 @implementer(IPushProducer)
 class _Reading:
-    """The reading of one side, paused while the other side's transport has too much to send (Twisted's flow
-    control between two connections). Stopping is left to the proxy: it may still owe the POS an answer when
-    the terminal's connection is lost."""
+    """The reading of one side, paused while anything holds it: the other side's transport has too much to send
+    (Twisted's flow control between two connections: this producer is registered with it), or the proxy has a
+    reason of its own. Stopping is left to the proxy: it may still owe the POS an answer when the terminal's
+    connection is lost."""
 
     def __init__(self, transport):
         self.transport = transport
+        self.holds: set[Hold] = set()
+
+    def hold(self, why: Hold) -> None:
+        if not self.holds:
+            self.transport.pauseProducing()
+        self.holds.add(why)
+
+    def release(self, why: Hold) -> None:
+        if why in self.holds:
+            self.holds.remove(why)
+            if not self.holds:
+                self.transport.resumeProducing()
 
     def pauseProducing(self) -> None:
-        self.transport.pauseProducing()
+        self.hold(Hold.FULL)
 
     def resumeProducing(self) -> None:
-        self.transport.resumeProducing()
+        self.release(Hold.FULL)
 
     def stopProducing(self) -> None:
         pass

@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 
+import helpers
 import pytest
 from helpers import REAL_TERMINAL, REQUEST, WAIT, InProcessProxy, answering, fake_terminal, read_request, split
 from twisted.internet import error
@@ -16,6 +17,7 @@ from twisted.internet import error
 from caisse_ap_ip import client, outcomes, proxy
 from caisse_ap_ip.outcomes import CRLF, GARBAGE, parse, truncate
 from caisse_ap_ip.protocol import decode, encode
+from caisse_ap_ip.server import MAX_PIPELINED
 from caisse_ap_ip.testing import SimulatedTerminal
 
 # what a real terminal answered: its own CZ, a zero-padded CB, tags the simulator never sends (AP, AQ)
@@ -136,6 +138,77 @@ def test_neither_side_is_read_while_the_other_cannot_take_more():
     assert (pos.transport.producerState, terminal.transport.producerState) == ("producing", "paused")
     terminal.transport.producer.stopProducing()  # the terminal's connection is lost: the POS's line is not cut
     assert not pos.closed
+
+
+class ClosingLikeTcp(helpers.PosTransport):
+    """A transport that closes as Twisted's TCP transport does: with its send buffer full, it pauses the streaming
+    producer registered with it, and loseConnection then waits until that producer is unregistered."""
+
+    producer_paused = False
+
+    def fill(self) -> None:
+        """The other end does not read: the send buffer is full."""
+        self.producer_paused = True
+        self.producer.pauseProducing()
+
+    def loseConnection(self) -> None:
+        if self.producer is not None and self.producer_paused:
+            self.disconnecting = True  # but not closed
+            return
+        super().loseConnection()
+
+    def unregisterProducer(self) -> None:
+        super().unregisterProducer()
+        self.producer_paused = False
+        if self.disconnecting and not self.disconnected:
+            self.disconnecting = False
+            self.loseConnection()
+
+
+def test_the_pos_line_closes_after_the_terminals_close_even_while_the_pos_does_not_read(monkeypatch):
+    monkeypatch.setattr(helpers, "PosTransport", ClosingLikeTcp)
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.send(ANSWER)
+    pos.transport.fill()  # the POS does not read its answer: nor is the terminal read
+    assert terminal.transport.producerState == "paused"
+    terminal.close()
+    proxied.advance(0)
+    assert pos.transport.disconnected and pos.received == ANSWER
+
+
+def test_the_terminal_line_closes_when_the_pos_leaves_even_while_the_terminal_does_not_read(monkeypatch):
+    monkeypatch.setattr(helpers, "PosTransport", ClosingLikeTcp)
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.transport.fill()  # the terminal does not read what the POS sends: nor is the POS read
+    pos.reset()
+    proxied.advance(0)
+    assert terminal.transport.disconnected
+
+
+def test_a_pos_that_leaves_without_reading_its_answer_still_learns_whether_the_terminal_closed():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.send(ANSWER)
+    pos.transport.producer.pauseProducing()  # the POS does not read: nor is the terminal read
+    pos.reset()
+    assert terminal.transport.producerState == "producing"  # read again, for its close to be seen
+    terminal.close()
+    assert entry(proxied)["proxy"]["terminal_closed"] is True
+
+
+def test_a_pos_is_read_no_further_while_max_pipelined_requests_wait_for_the_terminal():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(REQUEST * (MAX_PIPELINED - 1))
+    assert pos.transport.producerState == "producing"
+    pos.send(REQUEST)
+    assert pos.transport.producerState == "paused"  # as the simulated terminal stops reading ahead
+    terminal.transport.producer.pauseProducing()  # the terminal cannot take more for a while, then can
+    terminal.transport.producer.resumeProducing()
+    assert pos.transport.producerState == "paused"  # the requests still wait
+    terminal.send(ANSWER + ANSWER)  # the first is journaled: the terminal has gone on to the next
+    assert pos.transport.producerState == "producing" and len(proxied.entries()) == 1
 
 
 def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back():
