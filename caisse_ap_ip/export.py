@@ -105,8 +105,16 @@ def _rule(entry: dict, request: Message, count: int) -> str:
         f"[[rule]]\nname = {toml_string(name)}\nwhen = {_inline(predicates(request))}\n\n"
         f'[rule.outcome]\noutcome = "replay"\ntiming = "simulated"\n'
         f"request = {toml_string(entry['request'])}\nanswer = {toml_string(relayed['terminal_answer'])}\n"
-        f"segments = [{segments}]\ncloses = {_value(relayed['terminal_closed'])}\n"
+        f"segments = [{segments}]\n{_closes(relayed)}"
     )
+
+
+def _closes(relayed: dict) -> str:
+    """Whether the replay closes the line after its answer, as the terminal did; left out (false) when the terminal
+    closed after the POS had shut its sending side down: that close may have been its answer to the POS's."""
+    if relayed["terminal_closed"] and relayed["pos_half_closed_at"] is not None:
+        return "# closes left out: the terminal closed after the POS had shut its sending side down\n"
+    return f"closes = {_value(relayed['terminal_closed'])}\n"
 
 
 def _inline(table: dict[str, object]) -> str:

@@ -136,7 +136,7 @@ class PosSide(TerminalConnection):
         self.held: list[bytes] = []  # what the POS sent before the terminal took the connection
         self.reading = _Reading(self.transport)
         self.coupled: _Reading | None = None  # the terminal's reading, while each side's waits for the other
-        self.pos_done = False  # the POS has shut its sending side down
+        self.pos_done_at: float | None = None  # when the POS shut its sending side down
         self.dialing = True
         self.connector = self.factory.dial(self)
         _no_delay(self.transport)
@@ -170,7 +170,7 @@ class PosSide(TerminalConnection):
 
     def readConnectionLost(self) -> None:
         """The POS has sent all it will: what ends on a record boundary is whole; the terminal is told."""
-        self.pos_done = True
+        self.pos_done_at = self._now()
         self.assembly.receive_data(b"")
         self._take_requests()
         if self.terminal is not None:
@@ -241,7 +241,7 @@ class PosSide(TerminalConnection):
         for data in self.held:
             side.transport.write(data)
         self.held = []
-        if self.pos_done:
+        if self.pos_done_at is not None:
             side.transport.loseWriteConnection()
 
     def from_terminal(self, data: bytes) -> None:
@@ -454,8 +454,9 @@ class PosSide(TerminalConnection):
         if relay is self.arriving:  # an unreadable request: nothing more belongs to it
             self.arriving = None
         factory = self.factory
+        half_closed = None if self.pos_done_at is None else max(0.0, self.pos_done_at - relay.started)
         relayed = Relayed(factory.real_terminal_text, tuple(relay.segments), relay.closed_at, relay.answer or None,
-                          reached)  # fmt: skip
+                          reached, half_closed)  # fmt: skip
         self.received_at = relay.started
         factory.record(
             self, request=relay.request_frame, answer=bytes(relay.sent) or None, plan=relay.plan,

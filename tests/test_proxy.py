@@ -71,6 +71,7 @@ def test_bytes_pass_unchanged_each_piece_as_it_comes_and_the_journal_shows_the_s
         "terminal_closed": True,
         "terminal_closed_at": pytest.approx(3.1),
         "terminal_answer": ANSWER.decode(),
+        "pos_half_closed_at": None,
     }
     (line,) = [r.getMessage() for r in caplog.records if "proxied" in r.getMessage()]
     assert line.startswith("127.0.0.1:40000 POS 01 debit 112.45 EUR: success CB/Visa/Mastercard contactless")
@@ -211,15 +212,19 @@ def test_a_pos_is_read_no_further_while_max_pipelined_requests_wait_for_the_term
     assert pos.transport.producerState == "producing" and len(proxied.entries()) == 1
 
 
-def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back():
+def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back_and_the_journal_says_who_closed_first():
     proxied = InProcessProxy()
     pos, terminal = proxied.relay()
+    proxied.advance(0.2)
     pos.shutdown_write()
     assert terminal.transport.write_closed and not pos.closed
+    proxied.advance(0.3)
     terminal.send(ANSWER)
-    terminal.close()
+    terminal.close()  # perhaps because the POS shut its side down: not for sure the terminal's own choice
     proxied.advance(0)
     assert pos.received == ANSWER and pos.closed
+    relayed = entry(proxied)["proxy"]
+    assert (relayed["pos_half_closed_at"], relayed["terminal_closed_at"]) == (pytest.approx(0.2), pytest.approx(0.5))
 
 
 def test_two_requests_on_one_connection_are_two_transactions_with_their_own_answers():

@@ -235,6 +235,19 @@ def test_an_answer_cut_short_is_not_exported_in_place_of_a_whole_one(tmp_path, c
     assert tomllib.loads(text)["rule"][0]["outcome"]["answer"] == RECORDED_ANSWER.decode()
 
 
+def test_a_close_that_follows_the_pos_half_close_is_not_exported_as_the_terminals_own(tmp_path):
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(RECORDED_REQUEST)
+    pos.shutdown_write()  # the terminal is told, and may close because of it
+    terminal.send(RECORDED_ANSWER)
+    terminal.close()
+    proxied.advance(0)
+    text, _, path = exported(proxied, tmp_path)
+    assert "closes" not in tomllib.loads(text)["rule"][0]["outcome"]
+    assert not scenarios.load(path).rules[0].sequence[0].recording.closes  # the replay keeps the line open
+    assert "# closes left out: the terminal closed after the POS had shut its sending side down" in text
+
+
 def test_nothing_relayed_nothing_to_export(tmp_path):
     simulated = InProcessTerminal()
     simulated.exchange()
