@@ -7,9 +7,10 @@ Whatever the POS sends is written to the terminal as it comes, and whatever the 
 the POS as it comes: how the terminal cuts its answer, and when, is what is being watched, so the forwarding
 path holds nothing back. Watching needs no buffering either: ``assembly.RequestAssembly`` says where the POS's
 requests end (each then gets its outcome, as a simulated one does: queue, scenario, --outcome), and
-``answers.AnswerReader`` where the terminal's answer to it ends. An outcome that changes the answer (delay,
-fragments, truncated, the simulator's own answer in its place ...) holds the terminal's answer until it is
-whole, then acts (``_act``; README "Between a POS and a real terminal" says what each kind does).
+``answers.AnswerReader`` where the terminal's answer to it ends (what follows is the next one's, ``_cut``).
+An outcome that changes the answer (delay, fragments, truncated, the simulator's own answer in its place ...)
+holds the terminal's answer until it is whole, then acts (``_act``; README "Between a POS and a real
+terminal" says what each kind does).
 
 A transaction is journaled once its answer is whole and the terminal has had ``CLOSE_WATCH`` seconds to close,
 or sooner: the terminal closes, it answers the next request, or the POS leaves.
