@@ -4,7 +4,8 @@
 
 The shape of a request is what a terminal's answer depends on: the action, the amount and currency, card or
 check, the tickets asked for (CK). Each shape gets one rule, in the order the shapes were first recorded,
-with the latest answer recorded for it; the POS's own records (CJ, CA, CF ...) are echoed from each new
+with the latest whole answer recorded for it (whole as the client reads answers: one the POS left in the
+middle of is no recording); the POS's own records (CJ, CA, CF ...) are echoed from each new
 request when it is replayed (replay.py). The file is the plain TOML of README "Scenarios", with a comment per
 rule saying when and from which terminal it was recorded, for a person to read and edit.
 """
@@ -16,7 +17,8 @@ from decimal import Decimal
 
 from . import __version__, codes, display
 from .amounts import currency_from_number
-from .protocol import Message, decode, walk
+from .answers import AnswerReader, Expectation, Progress
+from .protocol import Message, decode
 from .scenarios import NO_TICKET
 
 HEADER = """\
@@ -53,13 +55,21 @@ def scenario(entries: list[dict], source: str, now: datetime) -> tuple[str, int]
 
 
 def _recorded_request(entry: dict) -> Message | None:
-    """The request of a transaction a real terminal answered with records, or None."""
+    """The request of a transaction a real terminal answered with a whole answer, or None."""
     relayed = entry.get("proxy")
     if not relayed or not relayed["terminal_answer"] or entry["request_records"] is None:
         return None
-    if not walk(relayed["terminal_answer"].encode("latin-1"))[0]:
-        return None  # nothing a replay could echo into
-    return decode(entry["request"].encode("latin-1"))
+    request = decode(entry["request"].encode("latin-1"))
+    return request if _whole_answer(request, relayed["terminal_answer"].encode("latin-1")) else None
+
+
+def _whole_answer(request: Message, answer: bytes) -> bool:
+    """Whether ``answer`` is whole by the client's reading rule (answers.py): complete by the protocol's evidence,
+    or on a record boundary with its AE, which the client takes after its quiet time (card records of another
+    profile than the one expected, say). Not an answer cut before its AE, or inside a record."""
+    reader = AnswerReader(Expectation.of(request))
+    progress = reader.receive(answer)
+    return progress is Progress.COMPLETE or (progress is Progress.QUIET and "AE" in dict(reader.final or []))
 
 
 def predicates(request: Message) -> dict[str, object]:
@@ -95,8 +105,16 @@ def _rule(entry: dict, request: Message, count: int) -> str:
         f"[[rule]]\nname = {toml_string(name)}\nwhen = {_inline(predicates(request))}\n\n"
         f'[rule.outcome]\noutcome = "replay"\ntiming = "simulated"\n'
         f"request = {toml_string(entry['request'])}\nanswer = {toml_string(relayed['terminal_answer'])}\n"
-        f"segments = [{segments}]\ncloses = {_value(relayed['terminal_closed'])}\n"
+        f"segments = [{segments}]\n{_closes(relayed)}"
     )
+
+
+def _closes(relayed: dict) -> str:
+    """Whether the replay closes the line after its answer, as the terminal did; left out (false) when the terminal
+    closed after the POS had shut its sending side down: that close may have been its answer to the POS's."""
+    if relayed["terminal_closed"] and relayed["pos_half_closed_at"] is not None:
+        return "# closes left out: the terminal closed after the POS had shut its sending side down\n"
+    return f"closes = {_value(relayed['terminal_closed'])}\n"
 
 
 def _inline(table: dict[str, object]) -> str:

@@ -10,8 +10,8 @@ written, so that killing the process loses nothing a POS has seen.
 
 A transaction relayed to a real terminal (``--proxy``) also has the terminal's
 address, the TCP segments of both directions, when the terminal closed and what
-it sent (``Relayed``); files of earlier versions, without those columns, get
-them when opened.
+it sent, and when the POS shut its sending side down if it did (``Relayed``);
+files of earlier versions, without those columns, get them when opened.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ CREATE TABLE IF NOT EXISTS connections (
 CREATE TABLE IF NOT EXISTS transactions (
     id INTEGER PRIMARY KEY, terminal TEXT, connection INTEGER, peer TEXT,
     received REAL, acted REAL, request BLOB, answer BLOB, outcome TEXT, rule TEXT,
-    relayed_to TEXT, segments TEXT, terminal_closed REAL, terminal_answer BLOB
+    relayed_to TEXT, segments TEXT, terminal_closed REAL, terminal_answer BLOB, pos_half_closed REAL
 );
 """
-RELAY_COLUMNS = {"relayed_to": "TEXT", "segments": "TEXT", "terminal_closed": "REAL", "terminal_answer": "BLOB"}
+RELAY_COLUMNS = {"relayed_to": "TEXT", "segments": "TEXT", "terminal_closed": "REAL", "terminal_answer": "BLOB",
+                 "pos_half_closed": "REAL"}  # fmt: skip
 COLUMNS = ("id", "terminal", "connection", "peer", "received", "acted", "request", "answer", "outcome", "rule",
            *RELAY_COLUMNS)  # fmt: skip
 INSERT_TRANSACTION = f"INSERT INTO transactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -57,6 +58,8 @@ class Relayed:
     terminal_closed: float | None = None  # seconds after the request's first byte when it closed; None: it did not
     terminal_answer: bytes | None = None  # what the terminal sent for this request, as received
     reached: bool = True  # False: the terminal could not be reached
+    pos_half_closed: float | None = None  # seconds after the request's first byte when the POS shut its sending side
+    # down (passed on to the terminal, whose close may then be an answer to it rather than its own choice)
 
     @property
     def answer_segments(self) -> list[tuple[float, int]]:
@@ -70,8 +73,10 @@ class Relayed:
 
     def columns(self) -> tuple:
         segments = json.dumps([[who, round(at, 6), size] for who, at, size in self.segments])
-        closed = None if self.terminal_closed is None else round(self.terminal_closed, 6)
-        return self.terminal, segments, closed, self.terminal_answer
+        closed, half_closed = (
+            None if at is None else round(at, 6) for at in (self.terminal_closed, self.pos_half_closed)
+        )
+        return self.terminal, segments, closed, self.terminal_answer, half_closed
 
 
 NOT_RELAYED = (None,) * len(RELAY_COLUMNS)
@@ -239,7 +244,7 @@ def _entry(row: tuple) -> dict:
     return entry
 
 
-def _proxy(relayed_to, segments, terminal_closed, terminal_answer) -> dict | None:
+def _proxy(relayed_to, segments, terminal_closed, terminal_answer, pos_half_closed) -> dict | None:
     """What the proxy saw, as the journal's readers get it; None for a transaction the simulator answered."""
     if relayed_to is None:
         return None
@@ -250,6 +255,7 @@ def _proxy(relayed_to, segments, terminal_closed, terminal_answer) -> dict | Non
         "terminal_closed_at": terminal_closed,
         "terminal_answer": terminal_answer.decode("latin-1") if terminal_answer is not None else None,
         "terminal_answer_records": _records(terminal_answer),  # decoded as answer_records is, for the page
+        "pos_half_closed_at": pos_half_closed,
     }
 
 

@@ -7,9 +7,10 @@ Whatever the POS sends is written to the terminal as it comes, and whatever the 
 the POS as it comes: how the terminal cuts its answer, and when, is what is being watched, so the forwarding
 path holds nothing back. Watching needs no buffering either: ``assembly.RequestAssembly`` says where the POS's
 requests end (each then gets its outcome, as a simulated one does: queue, scenario, --outcome), and
-``answers.AnswerReader`` where the terminal's answer to it ends. An outcome that changes the answer (delay,
-fragments, truncated, the simulator's own answer in its place ...) holds the terminal's answer until it is
-whole, then acts (``_act``; README "Between a POS and a real terminal" says what each kind does).
+``answers.AnswerReader`` where the terminal's answer to it ends (what follows is the next one's, ``_cut``).
+An outcome that changes the answer (delay, fragments, truncated, the simulator's own answer in its place ...)
+holds the terminal's answer until it is whole, then acts (``_act``; README "Between a POS and a real
+terminal" says what each kind does).
 
 A transaction is journaled once its answer is whole and the terminal has had ``CLOSE_WATCH`` seconds to close,
 or sooner: the terminal closes, it answers the next request, or the POS leaves.
@@ -28,13 +29,13 @@ from twisted.internet.interfaces import IPushProducer, ITCPTransport
 from zope.interface import implementer
 
 from . import display
-from .answers import MAX_ANSWER_SIZE, AnswerReader, Expectation, Progress
+from .answers import MAX_ANSWER_SIZE, STRAY, AnswerReader, Expectation, Progress
 from .assembly import Malformed, Request
 from .client import DEFAULT_QUIET_TIME
 from .journal import POS, TERMINAL, Relayed
 from .outcomes import CRLF, DEFAULT, GARBAGE, pieces, truncate
 from .protocol import Message, encode, serial_framing, walk
-from .server import Phase, TerminalConnection, TerminalFactory
+from .server import MAX_PIPELINED, Phase, TerminalConnection, TerminalFactory
 from .terminal import PADDED_WIDTH, Plan
 
 log = logging.getLogger("caisse_ap_ip.proxy")
@@ -52,11 +53,21 @@ def _padded_amounts(answer: bytes) -> bytes:
     return b"".join(encode(message) for message in padded) + answer[end:]
 
 
-# the terminal's answer reaches the POS as it is; with ask, the real terminal's customer is the one who decides
+# What each outcome kind (outcomes.KINDS; delay and fragments are "answer" with a modifier) does to the real
+# terminal's answer; tests/test_proxy.py checks that every kind is in exactly one of these.
+# The terminal's answer reaches the POS as it is; with ask, the real terminal's customer is the one who decides.
 RELAYED = frozenset({"answer", "success", "pending", "ask"})
 RESHAPED = {"truncated": truncate, "crlf": lambda answer: answer + CRLF, "padded-amount": _padded_amounts}
 DROPPED = frozenset({"silent", "immediate", "close", "reset"})  # the POS never gets the terminal's answer
-# every other kind (failure, extended-af, partial, garbage, replay ...): the simulator's answer takes its place
+REPLACED = frozenset({"failure", "extended-af", "partial", "garbage", "replay"})  # the simulator's answer instead
+
+
+class Hold(enum.Enum):
+    """Why a side is not read."""
+
+    DIALING = "what the POS sent waits for the terminal to take the connection"
+    PIPELINED = "MAX_PIPELINED requests wait for the terminal, as the simulated terminal stops reading ahead"
+    FULL = "the other side's transport has too much to send (Twisted pauses the producer registered with it)"
 
 
 class Watch(enum.Enum):
@@ -87,6 +98,7 @@ class Relay:
     through: bool = True  # the terminal's bytes go to the POS as they come
     answered_at: float | None = None  # reactor time of the answer's last byte so far
     whole_at: float | None = None  # ... once the answer is whole
+    kept: int = 0  # once it is whole, the terminal's bytes that stay with it; what comes after is the next one's
     closed_at: float | None = None  # seconds after ``started`` when the terminal closed
     sent: bytearray = field(default_factory=bytearray)  # what the POS got for this request
     segments: list[tuple[str, float, int]] = field(default_factory=list)
@@ -123,7 +135,9 @@ class PosSide(TerminalConnection):
         self.silenced = False  # outcome silent: nothing more reaches the POS
         self.terminal: TerminalSide | None = None
         self.held: list[bytes] = []  # what the POS sent before the terminal took the connection
-        self.pos_done = False  # the POS has shut its sending side down
+        self.reading = _Reading(self.transport)
+        self.coupled: _Reading | None = None  # the terminal's reading, while each side's waits for the other
+        self.pos_done_at: float | None = None  # when the POS shut its sending side down
         self.dialing = True
         self.connector = self.factory.dial(self)
         _no_delay(self.transport)
@@ -153,11 +167,11 @@ class PosSide(TerminalConnection):
             return
         self.held.append(data)
         if sum(map(len, self.held)) > self.factory.limits.max_message_size:
-            self.transport.pauseProducing()  # until the terminal takes the connection
+            self.reading.hold(Hold.DIALING)
 
     def readConnectionLost(self) -> None:
         """The POS has sent all it will: what ends on a record boundary is whole; the terminal is told."""
-        self.pos_done = True
+        self.pos_done_at = self._now()
         self.assembly.receive_data(b"")
         self._take_requests()
         if self.terminal is not None:
@@ -178,6 +192,17 @@ class PosSide(TerminalConnection):
                 break
         if self.arriving is None and self.assembly.holds_bytes and not self.unreadable_stream:
             self.arriving = Relay(self._now())  # the next request began in the same segment
+        self._watch_backlog()
+
+    def _watch_backlog(self) -> None:
+        """The POS is not read while MAX_PIPELINED of its requests wait for the terminal: a POS pipelining to a slow
+        terminal would otherwise fill the proxy's memory."""
+        if self.phase is not Phase.READING:
+            return
+        if len(self.relays) >= MAX_PIPELINED:
+            self.reading.hold(Hold.PIPELINED)
+        else:
+            self.reading.release(Hold.PIPELINED)
 
     def _unreadable(self, event: Malformed) -> None:
         """A byte no request can hold: the terminal gets it all the same, and everything after it; the journal
@@ -185,8 +210,7 @@ class PosSide(TerminalConnection):
         relay = self.arriving = self.arriving or Relay(self._now())
         serial = event.error.offset == 0 and serial_framing(bytes(relay.received[:8]))
         relay.unreadable = serial or f"malformed: {event.error}"
-        relay.plan, relay.reader = AS_IS, AnswerReader(Expectation.of(None))
-        self.relays.append(relay)
+        self.relays.append(_as_is(relay))
         self.unreadable_stream = True
 
     def _plan(self, relay: Relay) -> None:
@@ -211,14 +235,14 @@ class PosSide(TerminalConnection):
             return
         self.terminal = side
         _no_delay(side.transport)
-        if sum(map(len, self.held)) > self.factory.limits.max_message_size:
-            self.transport.resumeProducing()
-        side.transport.registerProducer(_Reading(self.transport), True)  # the POS waits while the terminal is full
-        self.transport.registerProducer(_Reading(side.transport), True)  # and the other way round
+        self.reading.release(Hold.DIALING)
+        self.coupled = _Reading(side.transport)
+        side.transport.registerProducer(self.reading, True)  # the POS waits while the terminal is full
+        self.transport.registerProducer(self.coupled, True)  # and the other way round
         for data in self.held:
             side.transport.write(data)
         self.held = []
-        if self.pos_done:
+        if self.pos_done_at is not None:
             side.transport.loseWriteConnection()
 
     def from_terminal(self, data: bytes) -> None:
@@ -227,27 +251,95 @@ class PosSide(TerminalConnection):
         now = self.last_activity = self._now()
         relay = self._answered()
         relay.segment(TERMINAL, now, len(data))
-        if relay.through:
-            self._give(relay, Step(data=data))  # first: the POS gets it as it came
         _log_segment(self, "terminal ->", data, now - relay.started)
-        if len(relay.reader.received) < MAX_ANSWER_SIZE:
-            progress = relay.reader.receive(data)
-            if relay.whole_at is None:
-                relay.answered_at = now
-                self._judge(progress)
+        self._read_on(relay, data, len(data), now)
 
     def _answered(self) -> Relay:
-        """The transaction the terminal's bytes belong to."""
-        while len(self.relays) > 1 and self.relays[0].whole_at is not None:
-            self._journal_first()  # the terminal has gone on to the next request
-        if not self.relays and not self.unreadable_stream:
-            self.assembly.assembly_expired()  # the terminal answers it: to the terminal, the request was whole
-            self._take_requests()
-        if not self.relays:  # the terminal speaks before any request is whole
-            relay, self.arriving = self.arriving or Relay(self._now()), None
-            relay.plan, relay.reader = AS_IS, AnswerReader(Expectation.of(None))
-            self.relays.append(relay)
+        """The transaction the terminal's bytes go to first: the first not journaled yet (what comes after its
+        whole answer goes on to the next one, ``_cut``)."""
+        if not self.relays and self._next_relay() is None:  # the terminal speaks before any request
+            self.relays.append(_as_is(Relay(self._now())))
         return self.relays[0]
+
+    def _followed(self) -> bool:
+        """Whether a request follows the first: taken already, or arriving (the terminal may answer it first)."""
+        return len(self.relays) > 1 or (self.arriving is not None and self.arriving not in self.relays)
+
+    def _next_relay(self) -> Relay | None:
+        """The transaction after the first (or the first, when there is none) for the terminal's next answer: a
+        request taken already, or the one arriving, judged whole (to the terminal it was) or, not even on a record
+        boundary, kept as received; None when the POS has sent nothing more."""
+        index = min(len(self.relays), 1)
+        if len(self.relays) == index and self.arriving is not None and self.arriving not in self.relays:
+            self.assembly.assembly_expired()
+            self._take_requests()
+            if len(self.relays) == index:
+                relay, self.arriving = self.arriving, None
+                self.relays.append(_as_is(relay))
+        return self.relays[index] if len(self.relays) > index else None
+
+    def _read_on(self, relay: Relay | None, data: bytes, unsent: int, now: float) -> None:
+        """``relay`` reads the terminal's ``data``, the last ``unsent`` bytes of which the POS has not had; what
+        comes after its whole answer, the next transaction reads in turn, and so on."""
+        while relay is not None:
+            relay, data, unsent = self._read(relay, data, unsent, now)
+
+    def _read(self, relay: Relay, data: bytes, unsent: int, now: float) -> tuple[Relay | None, bytes, int]:
+        """One step of ``_read_on``: (the next transaction, what it reads, how much of that the POS has not had)."""
+        reader = relay.reader
+        if len(reader.received) >= MAX_ANSWER_SIZE:  # relayed, no longer kept
+            self._relay_as_is(relay, data[len(data) - unsent :])
+            return None, b"", 0
+        progress = reader.receive(data)
+        judged = relay.whole_at is None
+        if judged:
+            relay.answered_at = now
+        following = self._cut(relay) if not judged or progress in (Progress.COMPLETE, Progress.MALFORMED) else b""
+        self._relay_as_is(relay, data[len(data) - unsent : max(0, len(data) - len(following))])
+        if judged:
+            self._judge(progress)
+        return self._hand_on(relay, following, unsent) if following else (None, b"", 0)
+
+    def _relay_as_is(self, relay: Relay, data: bytes) -> None:
+        if relay.through and data:
+            self._give(relay, Step(data=data))
+
+    def _cut(self, relay: Relay) -> bytes:
+        """What the terminal sent after ``relay``'s answer, now whole, taken out of it for the next transaction:
+        from the end of its last message, or of what it had when whole (for an answer without AE, or bytes
+        that come later), past stray CR, LF and NUL. Nothing when no request follows: what the terminal adds
+        then stays with its answer."""
+        reader = relay.reader
+        if relay.whole_at is not None:
+            end = relay.kept
+        elif reader.final is not None and "AE" in dict(reader.final):
+            end = len(reader.received) - len(reader.trailing)
+        else:
+            end = len(reader.received)
+        following = bytes(reader.received[end:]).lstrip(STRAY)
+        if following and self.phase is Phase.READING and self._followed():
+            del reader.received[len(reader.received) - len(following) :]
+            reader.receive(b"")
+        else:
+            following = b""
+        relay.kept = len(reader.received)
+        return following
+
+    def _hand_on(self, relay: Relay, following: bytes, unsent: int) -> tuple[Relay | None, bytes, int]:
+        """``relay`` is journaled, and the next transaction gets ``following`` with its segments; the POS has had
+        those of its bytes that came before the last ``unsent`` if ``relay`` relays its answer as it comes."""
+        if self.phase is not Phase.READING:  # the outcome closed the line: what followed stays with this answer
+            relay.reader.receive(following)
+            relay.kept = len(relay.reader.received)
+            return None, b"", 0
+        after = self._next_relay()
+        _move_segments(relay, after, len(following))
+        unsent = min(unsent, len(following)) if relay.through else len(following)
+        if given := len(following) - unsent:  # the POS has them, counted as this answer's: they are the next one's
+            after.sent += relay.sent[-given:]
+            del relay.sent[-given:]
+        self._journal_first()
+        return after, following, unsent
 
     def _judge(self, progress: Progress) -> None:
         self.timers.cancel(Watch.QUIET)
@@ -257,12 +349,16 @@ class PosSide(TerminalConnection):
             self.timers.start(Watch.QUIET, DEFAULT_QUIET_TIME, self._whole)
 
     def _whole(self) -> None:
-        """The first transaction's answer is whole: act on it if its outcome says so, then watch for a close."""
+        """The first transaction's answer is whole: act on it if its outcome says so, then watch for a close; what
+        the terminal sent after it goes on to the next transaction."""
         relay = self.relays[0]
+        following = self._cut(relay)
         relay.whole_at = self._now() if relay.answered_at is None else relay.answered_at
         self.timers.cancel(Watch.QUIET)
         waits = 0.0 if relay.through else self._act(relay)
         self.timers.start(Watch.CLOSE, CLOSE_WATCH + waits, self._journal_first)
+        if following:
+            self._read_on(*self._hand_on(relay, following, 0), self._now())
 
     def _act(self, relay: Relay) -> float:
         """Do what the outcome says with the terminal's whole answer; the seconds it takes."""
@@ -289,10 +385,13 @@ class PosSide(TerminalConnection):
             return RESHAPED[kind](answer)
         if kind == "garbage":
             return GARBAGE
-        return self.factory.terminal.respond(relay.request, relay.plan.outcome).data
+        if kind in REPLACED:
+            return self.factory.terminal.respond(relay.request, relay.plan.outcome).data
+        raise ValueError(f"outcome {kind!r}: proxy.py does not say what it does to a real terminal's answer")
 
     def terminal_lost(self) -> None:
         """The terminal closed: what it sent is its answer; the POS's line is closed after what it still gets."""
+        self._uncouple()
         self.terminal = None
         now = self._now()
         if self.phase is Phase.CLOSED and self.relays:  # the POS left after its answer, the terminal has closed
@@ -356,14 +455,16 @@ class PosSide(TerminalConnection):
         if relay is self.arriving:  # an unreadable request: nothing more belongs to it
             self.arriving = None
         factory = self.factory
+        half_closed = None if self.pos_done_at is None else max(0.0, self.pos_done_at - relay.started)
         relayed = Relayed(factory.real_terminal_text, tuple(relay.segments), relay.closed_at, relay.answer or None,
-                          reached)  # fmt: skip
+                          reached, half_closed)  # fmt: skip
         self.received_at = relay.started
         factory.record(
             self, request=relay.request_frame, answer=bytes(relay.sent) or None, plan=relay.plan,
             note="; ".join(filter(None, (relay.unreadable, note))) or None, unreadable=relay.unreadable is not None,
             relayed=relayed, acted=self._now() if relay.whole_at is None else relay.whole_at,
         )  # fmt: skip
+        self._watch_backlog()
 
     def _end(self, why: str, reached: bool = True) -> None:
         """Journal every transaction still open: the POS or the terminal is gone."""
@@ -383,6 +484,7 @@ class PosSide(TerminalConnection):
         reaches us: that answer's row waits for the close (or CLOSE_WATCH) before the terminal is hung up on."""
         if self.phase is Phase.REFUSED:
             return
+        self._uncouple()
         why = "closed before the answer" if self.phase is Phase.CLOSING else "left before the answer"
         self.phase = Phase.CLOSING  # nothing more reaches the POS
         self.timers.cancel_all()
@@ -402,10 +504,24 @@ class PosSide(TerminalConnection):
         self._hang_up()
 
     def _hang_up(self) -> None:
+        self._uncouple()
         if self.terminal is not None:
             self.terminal.transport.loseConnection()
         elif self.dialing:
             self.connector.stopConnecting()
+
+    def _close(self) -> None:
+        self._uncouple()
+        super()._close()
+
+    def _uncouple(self) -> None:
+        """The sides' readings stop waiting for each other, before a side is closed: Twisted closes a transport only
+        once no producer it paused is registered with it. The terminal is read again, for its close to be seen."""
+        terminal_reading, self.coupled = self.coupled, None
+        if terminal_reading is not None:
+            self.transport.unregisterProducer()
+            terminal_reading.transport.unregisterProducer()
+            terminal_reading.release(Hold.FULL)
 
     def is_idle(self, now: float) -> bool:
         quiet_for = now - self.last_activity
@@ -465,21 +581,59 @@ class ProxyFactory(TerminalFactory):
 
 @implementer(IPushProducer)
 class _Reading:
-    """The reading of one side, paused while the other side's transport has too much to send (Twisted's flow
-    control between two connections). Stopping is left to the proxy: it may still owe the POS an answer when
-    the terminal's connection is lost."""
+    """The reading of one side, paused while anything holds it: the other side's transport has too much to send
+    (Twisted's flow control between two connections: this producer is registered with it), or the proxy has a
+    reason of its own. Stopping is left to the proxy: it may still owe the POS an answer when the terminal's
+    connection is lost."""
 
     def __init__(self, transport):
         self.transport = transport
+        self.holds: set[Hold] = set()
+
+    def hold(self, why: Hold) -> None:
+        if not self.holds:
+            self.transport.pauseProducing()
+        self.holds.add(why)
+
+    def release(self, why: Hold) -> None:
+        if why in self.holds:
+            self.holds.remove(why)
+            if not self.holds:
+                self.transport.resumeProducing()
 
     def pauseProducing(self) -> None:
-        self.transport.pauseProducing()
+        self.hold(Hold.FULL)
 
     def resumeProducing(self) -> None:
-        self.transport.resumeProducing()
+        self.release(Hold.FULL)
 
     def stopProducing(self) -> None:
         pass
+
+
+def _as_is(relay: Relay) -> Relay:
+    """``relay`` with the terminal's answer relayed as is, read without knowing what it answers."""
+    relay.plan, relay.reader = AS_IS, AnswerReader(Expectation.of(None))
+    return relay
+
+
+def _move_segments(source: Relay, target: Relay, size: int) -> None:
+    """The segments that carried the last ``size`` bytes of ``source``'s answer, cut where they part, as
+    ``target``'s, in seconds after its own first byte."""
+    moved = []
+    index = len(source.segments)
+    while size and index:
+        index -= 1
+        who, at, length = source.segments[index]
+        if who == TERMINAL:
+            taken = min(length, size)
+            size -= taken
+            moved.append((who, at + source.started - target.started, taken))
+            if taken == length:
+                del source.segments[index]
+            else:
+                source.segments[index] = (who, at, length - taken)
+    target.segments = sorted([*target.segments, *reversed(moved)], key=lambda segment: segment[1])[:MAX_SEGMENTS]
 
 
 def _no_delay(transport) -> None:

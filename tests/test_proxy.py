@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 
+import helpers
 import pytest
 from helpers import (
     REAL_TERMINAL,
@@ -23,9 +24,10 @@ from helpers import (
 )
 from twisted.internet import error
 
-from caisse_ap_ip import client, display, proxy
+from caisse_ap_ip import client, display, outcomes, proxy
 from caisse_ap_ip.outcomes import CRLF, GARBAGE, parse, truncate
 from caisse_ap_ip.protocol import decode, encode
+from caisse_ap_ip.server import MAX_PIPELINED
 from caisse_ap_ip.testing import SimulatedTerminal
 
 # what a real terminal answered: its own CZ, a zero-padded CB, tags the simulator never sends (AP, AQ)
@@ -36,6 +38,8 @@ ANSWER = encode([
     ("AP", "2603141042170"), ("AQ", "SN123456"), ("CG", "1234567"),
 ])  # fmt: skip
 PIECES = split(ANSWER, 9, 60)  # as the terminal cuts it: a first segment of 9 bytes, then two more
+SECOND = REQUEST.replace(b"CA00201", b"CA00202")  # the next request of a POS that pipelines
+ANSWER2 = ANSWER.replace(b"CA00201", b"CA00202")
 
 
 def entry(proxied: InProcessProxy) -> dict:
@@ -78,6 +82,7 @@ def test_bytes_pass_unchanged_each_piece_as_it_comes_and_the_journal_shows_the_s
         "terminal_closed_at": pytest.approx(3.1),
         "terminal_answer": ANSWER.decode(),
         "terminal_answer_records": display.describe(decode(ANSWER)),  # as answer_records: for the page
+        "pos_half_closed_at": None,
     }
     (line,) = [r.getMessage() for r in caplog.records if "proxied" in r.getMessage()]
     assert line.startswith("127.0.0.1:40000 POS 01 debit 112.45 EUR: success CB/Visa/Mastercard contactless")
@@ -147,28 +152,168 @@ def test_neither_side_is_read_while_the_other_cannot_take_more():
     assert not pos.closed
 
 
-def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back():
+class ClosingLikeTcp(helpers.PosTransport):
+    """A transport that closes as Twisted's TCP transport does: with its send buffer full, it pauses the streaming
+    producer registered with it, and loseConnection then waits until that producer is unregistered."""
+
+    producer_paused = False
+
+    def fill(self) -> None:
+        """The other end does not read: the send buffer is full."""
+        self.producer_paused = True
+        self.producer.pauseProducing()
+
+    def loseConnection(self) -> None:
+        if self.producer is not None and self.producer_paused:
+            self.disconnecting = True  # but not closed
+            return
+        super().loseConnection()
+
+    def unregisterProducer(self) -> None:
+        super().unregisterProducer()
+        self.producer_paused = False
+        if self.disconnecting and not self.disconnected:
+            self.disconnecting = False
+            self.loseConnection()
+
+
+def test_the_pos_line_closes_after_the_terminals_close_even_while_the_pos_does_not_read(monkeypatch):
+    monkeypatch.setattr(helpers, "PosTransport", ClosingLikeTcp)
     proxied = InProcessProxy()
     pos, terminal = proxied.relay()
-    pos.shutdown_write()
-    assert terminal.transport.write_closed and not pos.closed
     terminal.send(ANSWER)
+    pos.transport.fill()  # the POS does not read its answer: nor is the terminal read
+    assert terminal.transport.producerState == "paused"
     terminal.close()
     proxied.advance(0)
+    assert pos.transport.disconnected and pos.received == ANSWER
+
+
+def test_the_terminal_line_closes_when_the_pos_leaves_even_while_the_terminal_does_not_read(monkeypatch):
+    monkeypatch.setattr(helpers, "PosTransport", ClosingLikeTcp)
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.transport.fill()  # the terminal does not read what the POS sends: nor is the POS read
+    pos.reset()
+    proxied.advance(0)
+    assert terminal.transport.disconnected
+
+
+def test_a_pos_that_leaves_without_reading_its_answer_still_learns_whether_the_terminal_closed():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    terminal.send(ANSWER)
+    pos.transport.producer.pauseProducing()  # the POS does not read: nor is the terminal read
+    pos.reset()
+    assert terminal.transport.producerState == "producing"  # read again, for its close to be seen
+    terminal.close()
+    assert entry(proxied)["proxy"]["terminal_closed"] is True
+
+
+def test_a_pos_is_read_no_further_while_max_pipelined_requests_wait_for_the_terminal():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(REQUEST * (MAX_PIPELINED - 1))
+    assert pos.transport.producerState == "producing"
+    pos.send(REQUEST)
+    assert pos.transport.producerState == "paused"  # as the simulated terminal stops reading ahead
+    terminal.transport.producer.pauseProducing()  # the terminal cannot take more for a while, then can
+    terminal.transport.producer.resumeProducing()
+    assert pos.transport.producerState == "paused"  # the requests still wait
+    terminal.send(ANSWER + ANSWER)  # the first is journaled: the terminal has gone on to the next
+    assert pos.transport.producerState == "producing" and len(proxied.entries()) == 1
+
+
+def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back_and_the_journal_says_who_closed_first():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay()
+    proxied.advance(0.2)
+    pos.shutdown_write()
+    assert terminal.transport.write_closed and not pos.closed
+    proxied.advance(0.3)
+    terminal.send(ANSWER)
+    terminal.close()  # perhaps because the POS shut its side down: not for sure the terminal's own choice
+    proxied.advance(0)
     assert pos.received == ANSWER and pos.closed
+    relayed = entry(proxied)["proxy"]
+    assert (relayed["pos_half_closed_at"], relayed["terminal_closed_at"]) == (pytest.approx(0.2), pytest.approx(0.5))
 
 
 def test_two_requests_on_one_connection_are_two_transactions_with_their_own_answers():
     proxied = InProcessProxy()
-    second = REQUEST.replace(b"CA00201", b"CA00202")
-    pos, terminal = proxied.relay(REQUEST + second)
+    pos, terminal = proxied.relay(REQUEST + SECOND)
     terminal.send(ANSWER)
-    terminal.send(ANSWER.replace(b"CA00201", b"CA00202"))  # the next answer ends the first one's watch
+    terminal.send(ANSWER2)  # the next answer ends the first one's watch
     proxied.advance(proxy.CLOSE_WATCH)
     first, then = proxied.entries()
-    assert first["request"] == REQUEST.decode() and then["request"] == second.decode()
+    assert first["request"] == REQUEST.decode() and then["request"] == SECOND.decode()
     assert dict(decode(then["answer"].encode()))["CA"] == "02"
-    assert pos.received == ANSWER + ANSWER.replace(b"CA00201", b"CA00202")
+    assert pos.received == ANSWER + ANSWER2
+
+
+def terminal_segments(row: dict) -> list[tuple[float, int]]:
+    return [(s["at"], s["size"]) for s in row["proxy"]["segments"] if s["from"] == "terminal"]
+
+
+def test_two_answers_in_one_read_are_two_transactions_each_with_its_own_answer():
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    proxied.advance(0.5)
+    terminal.send(ANSWER + ANSWER2)  # a fast terminal: both answers arrive in one read
+    proxied.advance(proxy.CLOSE_WATCH)
+    first, then = proxied.entries()
+    assert (first["answer"], then["answer"]) == (ANSWER.decode(), ANSWER2.decode())
+    assert then["proxy"]["terminal_answer"] == ANSWER2.decode() and then["outcome"] == "answer"
+    assert terminal_segments(first) == [(0.5, len(ANSWER))] and terminal_segments(then) == [(0.5, len(ANSWER2))]
+    assert pos.received == ANSWER + ANSWER2
+
+
+def test_an_answer_replaced_by_the_simulators_is_one_answer_per_request_when_two_come_in_one_read():
+    proxied = InProcessProxy()
+    proxied.factory.terminal.queue([parse("failure:refused"), parse("failure:refused")])
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    terminal.send(ANSWER + ANSWER2)
+    assert pos.received == REQUEST + b"AE00201AF00204" + SECOND + b"AE00201AF00204"
+    proxied.advance(proxy.CLOSE_WATCH)
+    assert [row["proxy"]["terminal_answer"] for row in proxied.entries()] == [ANSWER.decode(), ANSWER2.decode()]
+
+
+def test_only_the_answer_to_a_relayed_request_reaches_the_pos_when_the_next_one_is_replaced():
+    proxied = InProcessProxy()
+    proxied.factory.terminal.queue([parse("answer"), parse("failure:refused")])
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    terminal.send(ANSWER + ANSWER2)
+    assert pos.transport.writes == [ANSWER, SECOND + b"AE00201AF00204"]
+
+
+@pytest.mark.parametrize("stray", [b"", b"\r\n"], ids=["right after", "after CR LF"])
+def test_a_read_that_ends_inside_the_next_answer_gives_that_answer_its_own_bytes_and_segments(stray):
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(REQUEST + SECOND)
+    proxied.advance(0.5)
+    terminal.send(ANSWER + stray + ANSWER2[:4])  # the first bytes of the next answer come with this one
+    proxied.advance(0.25)
+    terminal.send(ANSWER2[4:])
+    proxied.advance(proxy.CLOSE_WATCH)
+    first, then = proxied.entries()
+    assert first["proxy"]["terminal_answer"] == (ANSWER + stray).decode()  # stray bytes stay with their answer
+    assert terminal_segments(first) == [(0.5, len(ANSWER + stray))]
+    assert (then["answer"], then["proxy"]["terminal_answer"]) == (ANSWER2.decode(), ANSWER2.decode())
+    assert terminal_segments(then) == [(0.5, 4), (0.75, len(ANSWER2) - 4)]
+    assert pos.received == ANSWER + stray + ANSWER2
+
+
+def test_an_answer_to_a_next_request_not_whole_to_the_simulator_is_its_own_even_within_the_close_watch():
+    proxied = InProcessProxy()
+    incomplete = SECOND[: SECOND.index(b"CB")]  # no amount: the simulator would wait --assembly-time
+    pos, terminal = proxied.relay(REQUEST)
+    terminal.send(ANSWER)
+    proxied.advance(0.1)  # the first answer waits for the terminal's close
+    pos.send(incomplete)
+    terminal.send(incomplete + b"AE00201AF00209")
+    proxied.advance(proxy.CLOSE_WATCH)
+    first, then = proxied.entries()
+    assert first["answer"] == ANSWER.decode() and first["proxy"]["terminal_closed"] is False
+    assert (then["request"], then["answer"]) == (incomplete.decode(), (incomplete + b"AE00201AF00209").decode())
 
 
 def test_a_request_the_terminal_answers_before_it_is_whole_to_the_simulator_is_taken_then():
@@ -235,6 +380,12 @@ def test_the_pos_leaving_while_the_terminal_is_dialled_stops_the_dialling():
 
 
 # -- outcomes on the way: what the POS gets of the real terminal's answer
+
+
+def test_every_outcome_kind_says_what_it_does_to_the_real_answer_once_and_only_once():
+    kinds = [proxy.RELAYED, set(proxy.RESHAPED), proxy.DROPPED, proxy.REPLACED, outcomes.MODIFIER_KINDS]
+    assert sum(map(len, kinds)) == len(set().union(*kinds))  # no kind in two of them
+    assert set().union(*kinds) == set(outcomes.KINDS)  # a new kind cannot be forgotten
 
 
 def relay_with(outcome: str, pieces=PIECES):

@@ -221,6 +221,33 @@ def test_timing_recorded_sends_the_answer_cut_and_paced_as_the_terminal_did(tmp_
     assert pos.transport.writes == split(RECORDED_ANSWER, 9)
 
 
+@pytest.mark.parametrize(
+    "cut", [RECORDED_ANSWER.index(b"AE002"), RECORDED_ANSWER.index(b"AE002") + 3], ids=["before AE", "inside AE"]
+)
+def test_an_answer_cut_short_is_not_exported_in_place_of_a_whole_one(tmp_path, cut):
+    proxied = recorded_journal(RECORDED_REQUEST)
+    pos, terminal = proxied.relay(RECORDED_REQUEST)
+    terminal.send(RECORDED_ANSWER[:cut])
+    pos.reset()  # the POS leaves in the middle of the answer: the latest row, not a whole answer
+    assert proxied.entries()[-1]["proxy"]["terminal_answer"] == RECORDED_ANSWER[:cut].decode()
+    text, rules, _ = exported(proxied, tmp_path)
+    assert rules == 1 and "(journal transaction #1, recorded once)" in text
+    assert tomllib.loads(text)["rule"][0]["outcome"]["answer"] == RECORDED_ANSWER.decode()
+
+
+def test_a_close_that_follows_the_pos_half_close_is_not_exported_as_the_terminals_own(tmp_path):
+    proxied = InProcessProxy()
+    pos, terminal = proxied.relay(RECORDED_REQUEST)
+    pos.shutdown_write()  # the terminal is told, and may close because of it
+    terminal.send(RECORDED_ANSWER)
+    terminal.close()
+    proxied.advance(0)
+    text, _, path = exported(proxied, tmp_path)
+    assert "closes" not in tomllib.loads(text)["rule"][0]["outcome"]
+    assert not scenarios.load(path).rules[0].sequence[0].recording.closes  # the replay keeps the line open
+    assert "# closes left out: the terminal closed after the POS had shut its sending side down" in text
+
+
 def test_nothing_relayed_nothing_to_export(tmp_path):
     simulated = InProcessTerminal()
     simulated.exchange()
