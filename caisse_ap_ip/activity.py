@@ -40,7 +40,10 @@ def relay_words(relayed) -> str:
     """'answer in 2 segments, closed by the terminal', 'no answer', ..."""
     count = len(relayed.answer_segments)
     words = f"answer in {count} segment{'s' if count > 1 else ''}" if count else "no answer from the terminal"
-    return words + (", closed by the terminal" if relayed.terminal_closed is not None else "")
+    if relayed.terminal_closed is None:
+        return words
+    after = relayed.pos_half_closed is not None and relayed.pos_half_closed <= relayed.terminal_closed
+    return words + (", closed by the terminal after the POS's half-close" if after else ", closed by the terminal")
 
 
 def result_words(answer: bytes | None, note: object) -> tuple[str, str]:

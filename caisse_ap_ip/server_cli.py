@@ -89,8 +89,12 @@ def _relay_text(relayed: dict, answer: str | None) -> str:
     for segment in relayed["segments"]:
         direction = "POS -> terminal" if segment["from"] == journal.POS else "terminal -> POS"
         lines.append(f"    +{segment['at']:.3f} s  {direction}  {segment['size']:5d} bytes")
-    if relayed["terminal_closed"]:
-        lines.append(f"    +{relayed['terminal_closed_at']:.3f} s  closed by the terminal")
+    closes = [
+        (relayed["pos_half_closed_at"], "the POS shut its sending side (half-close)"),
+        (relayed["terminal_closed_at"] if relayed["terminal_closed"] else None, "closed by the terminal"),
+    ]
+    for at, what in sorted((at, what) for at, what in closes if at is not None):
+        lines.append(f"    +{at:.3f} s  {what}")
     if relayed["terminal_answer"] not in (None, answer):
         lines.append(f"  terminal sent: {relayed['terminal_answer']}")
     return "\n" + "\n".join(lines)

@@ -6,7 +6,7 @@ import logging
 import pytest
 from helpers import REQUEST, InProcessTerminal
 
-from caisse_ap_ip import cli
+from caisse_ap_ip import activity, cli
 from caisse_ap_ip.activity import WarningLimiter, result_words, transaction_line
 from caisse_ap_ip.outcomes import parse
 from caisse_ap_ip.protocol import decode
@@ -87,3 +87,12 @@ def test_results_are_coloured_on_a_terminal_unless_no_color(monkeypatch, stream,
     record.tone = "success"
     text = cli.formatter_for(stream).format(record)
     assert text.endswith("\x1b[0m") == coloured and ("\x1b[32m" in text) == coloured
+
+
+def test_a_terminal_close_after_the_pos_half_close_is_said_to_follow_it():
+    from types import SimpleNamespace
+
+    own = SimpleNamespace(answer_segments=[1, 2], terminal_closed=0.5, pos_half_closed=None)
+    after = SimpleNamespace(answer_segments=[1], terminal_closed=0.5, pos_half_closed=0.2)
+    assert activity.relay_words(own) == "answer in 2 segments, closed by the terminal"
+    assert activity.relay_words(after) == "answer in 1 segment, closed by the terminal after the POS's half-close"

@@ -234,8 +234,14 @@ def test_a_pos_half_close_is_passed_on_and_the_answer_still_comes_back_and_the_j
     terminal.close()  # perhaps because the POS shut its side down: not for sure the terminal's own choice
     proxied.advance(0)
     assert pos.received == ANSWER and pos.closed
-    relayed = entry(proxied)["proxy"]
+    row = entry(proxied)
+    relayed = row["proxy"]
     assert (relayed["pos_half_closed_at"], relayed["terminal_closed_at"]) == (pytest.approx(0.2), pytest.approx(0.5))
+    from caisse_ap_ip import server_cli
+
+    shown = server_cli._journal_text(row).splitlines()
+    half, closed = (n for n, line in enumerate(shown) if "half-close" in line or "closed by the terminal" in line)
+    assert "+0.200 s" in shown[half] and "+0.500 s  closed by the terminal" in shown[closed] and half < closed
 
 
 def test_two_requests_on_one_connection_are_two_transactions_with_their_own_answers():
