@@ -80,6 +80,18 @@ def _choices(names) -> str:
 
 
 # every option once: flags, then add_argument's keywords (the help says its default)
+
+
+def ticket_file(text: str) -> Path:
+    """--ticket-out: a file that can be written, checked before anything is sent to the terminal."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
+    return path
+
+
 OPTIONS = [
     (("-d", "--destination"), dict(default="127.0.0.1",
                                    help="terminal's IP address or host name (default: 127.0.0.1)")),
@@ -101,7 +113,8 @@ OPTIONS = [
                          "for customer")),
     (("--ticket-format",), dict(type=cli.choice(codes.TICKET_FORMATS), default="text", metavar="FORMAT",
                                 help="text or html, for --ticket and the print action (default: text)")),
-    (("--ticket-out",), dict(type=Path, default=None, metavar="FILE", help="save the tickets of the answer to FILE")),
+    (("--ticket-out",), dict(type=ticket_file, default=None, metavar="FILE",
+                             help="save the tickets of the answer to FILE")),
     (("--private-data",), dict(type=record_value("CF", 99), default=None, metavar="TEXT",
                                help="private data (CF), returned unchanged by the terminal")),
     (("--reference",), dict(type=record_value("CH"), default=None, metavar="TEXT",
@@ -190,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     report = _Report(where, request, records, exchange, args.check_echo)
     tickets = display.tickets(exchange.answer)
     if args.ticket_out and tickets:
-        args.ticket_out.write_text("\n".join(ticket["text"] for ticket in tickets), encoding="utf-8")
+        try:
+            args.ticket_out.write_text("\n".join(ticket["text"] for ticket in tickets), encoding="utf-8")
+        except OSError as error:  # the payment went through all the same: say both
+            log.error("tickets not saved to %s: %s", args.ticket_out, error.strerror or error)
     try:
         print(json.dumps(report.as_json()) if args.json else report.as_text(), flush=True)
     except BrokenPipeError:  # the reader (head, grep -q) has had enough: the exit code still says it all
@@ -276,7 +292,7 @@ class _Report:
     def as_text(self) -> str:
         exchange = self.exchange
         frame, table = _request_text(self.request)
-        closing = "closed by the terminal" if exchange.closed_by_terminal else "left open by the terminal"
+        closing = "closed by the terminal" if exchange.closed_by_terminal else "still open"
         lines = [f"request to {self.where} ({len(exchange.request_bytes)} bytes): {frame}", table]
         if exchange.interim:
             lines += [f"interim answer: {encode(exchange.interim).decode()}", display.table(exchange.interim)]

@@ -271,7 +271,7 @@ def _records(frame: bytes | None) -> list | None:
 def read(path: str | Path, last: int | None = None) -> list[dict]:
     """Entries of a journal file, read directly (for the command line, not inside a reactor)."""
     if not Path(path).exists():
-        raise FileNotFoundError(f"no journal at {path}")
+        raise FileNotFoundError("no such file")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return [_entry(row) for row in _select(db, last, None, 0)]

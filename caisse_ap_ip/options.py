@@ -34,6 +34,14 @@ def text(value: object) -> str:
     return value
 
 
+def token(value: object) -> str:
+    """A secret that is sent in a header: not empty, printable, no spaces (one empty token would lock the API)."""
+    given = text(value)
+    if not given or not given.isprintable() or any(character.isspace() for character in given):
+        raise SettingError(f"{shown(value)} is no token: give printable characters without spaces")
+    return given
+
+
 def _number(value: object) -> float:
     if isinstance(value, str):
         try:
@@ -53,9 +61,9 @@ def non_negative_float(value: object) -> float:
 
 
 def positive_float(value: object) -> float:
-    number = non_negative_float(value)
-    if number == 0:
-        raise SettingError(f"{shown(value)} must be > 0")
+    number = _number(value)
+    if not number > 0 or math.isinf(number):
+        raise SettingError(f"{shown(value)} must be a finite number > 0")
     return number
 
 

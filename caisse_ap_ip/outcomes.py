@@ -51,6 +51,8 @@ KINDS = {
     "waits for its customer; nobody's decision is the input time-out (--ask-timeout, AF=08)",
     "replay": "the answer a real terminal gave, recorded through --proxy (scenario files of journal --export-scenario)",
 }
+TABLE_ONLY = frozenset({"replay"})  # kinds that carry data no text can: given only as tables (scenario files, API)
+TEXT_KINDS = tuple(kind for kind in KINDS if kind not in TABLE_ONLY)  # what --outcome accepts
 MODIFIER_KINDS = frozenset({"delay", "fragments"})  # kinds that mean "answer", with that modifier
 ANSWERING = frozenset({"answer", "success", "failure", "immediate", "garbage", "truncated", "partial", "pending",
                        "crlf", "extended-af", "padded-amount", "replay"})  # fmt: skip

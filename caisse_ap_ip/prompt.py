@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 from typing import NamedTuple
 
@@ -100,6 +101,11 @@ class Keypad(protocol.Protocol):
             self._say(f">>> {waiting_line(oldest)} waits for the customer{more}\n    {HELP}")
         self.shown = oldest.id if oldest else None
 
+    def show_again(self) -> None:
+        """The prompt of the oldest waiting transaction once more (the server was resumed after Ctrl-Z)."""
+        self.shown = None
+        self._event("pending", {})
+
     def _list(self) -> None:
         waiting = self.desk.waiting()
         lines = [f"  {n}. {waiting_line(p)}" for n, p in enumerate(waiting, 1)] or ["  none waiting"]
@@ -132,6 +138,12 @@ def attach(desk: Decisions, reactor, stdin: int = 0, out=sys.stderr) -> Keypad |
         os.set_blocking(stdin, True)  # stdio made the terminal non-blocking, for the shell too
 
     atexit.register(restore)
+
+    def resumed(*_) -> None:  # after Ctrl-Z and fg the shell gives the terminal back as it keeps it
+        tty.setcbreak(stdin)
+        reactor.callFromThread(keypad.show_again)
+
+    signal.signal(signal.SIGCONT, resumed)
 
     def write(text: str) -> None:
         out.write(text)

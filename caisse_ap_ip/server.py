@@ -200,6 +200,9 @@ class TerminalConnection(protocol.Protocol):
         if self.phase is Phase.REFUSED:
             return
         closed_by_us = self.phase is Phase.CLOSING
+        why = "closed before the answer" if closed_by_us else "left before the answer"
+        if self.factory.stopping:
+            why = "the server stopped before the answer"
         self.phase = Phase.CLOSED
         self.timers.cancel_all()
         factory = self.factory
@@ -207,9 +210,9 @@ class TerminalConnection(protocol.Protocol):
         if self in factory.waiting:
             factory.waiting.remove(self)
         if self.asking is not None:
-            factory.decisions.withdraw(self.asking, "the POS left" if not closed_by_us else "the terminal closed")
+            factory.decisions.withdraw(self.asking, why.replace(" before the answer", ""))
             self.asking = None
-        self._journal_unanswered("closed before the answer" if closed_by_us else "left before the answer")
+        self._journal_unanswered(why)
         factory.release(self)
         factory.journal.connection_closed(self.journal_id, factory.reactor.seconds())
         log.debug("%s disconnected", self)
@@ -255,7 +258,14 @@ class TerminalConnection(protocol.Protocol):
         return None
 
     def readConnectionLost(self) -> None:
-        """The POS has sent all it will send: answer what it sent, then close."""
+        """The POS has sent all it will send: answer what it sent, then close. While a person decides, it is
+        taken as leaving: a POS that waits for its answer does not close its side (docs/protocol.md §17)."""
+        if self.phase is Phase.ASKING:
+            self.factory.decisions.withdraw(self.asking, "the POS left")
+            self.asking = None
+            self._journal_unanswered("left before the answer")
+            self._close()
+            return
         self.timers.cancel(Timer.ASSEMBLY)
         self.assembly.receive_data(b"")
         self._pump()
@@ -558,6 +568,7 @@ class TerminalFactory(protocol.Factory):
         # one sweep for idle connections: a timer per connection cost ~5 us on every transaction
         self.warnings = activity.WarningLimiter(reactor.seconds)
         self.show_name = False  # with several terminals, lines say which one
+        self.stopping = False  # the server is stopping: connections lost now were not left by their POS
         self.idle_sweep = task.LoopingCall(self._close_idle_connections)
         self.idle_sweep.clock = reactor
 

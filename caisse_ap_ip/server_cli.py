@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         return show_journal(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.control_port is None and not args.ui:
+        given = [flag for flag, value in (("--control-token", args.control_token), ("--control-host",
+                 args.control_host != settings.BY_NAME["control_host"].default)) if value]  # fmt: skip
+        if given:
+            parser.error(f"{' and '.join(given)}: there is no control API without --control-port or --ui")
     cli.setup_logging(args.log_level)
     from twisted.internet import reactor
 
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         simulator = Simulator(args, reactor)
     except scenarios.ScenarioError as error:
         parser.error(f"scenario {error}")
+    except sqlite3.DatabaseError as error:  # OperationalError too: a folder, a missing folder, not a database
+        parser.error(f"argument --journal: {args.journal}: {error}")
     _log_through_stdlib(args.log_level)
     _allow_open_files(args.max_connections * len(simulator.ports) + 64)
     try:
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         reactor.callWhenRunning(log.info, relayed, display.address(args.proxy), args.outcome.describe())
     # a background job of a shell starts with SIGINT ignored, and Twisted then leaves it so: SIGINT must stop us
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    reactor.addSystemEventTrigger("before", "shutdown", simulator.shutting_down)
     reactor.run()
     log.info("stopped")
     return cli.EXIT_SUCCESS

@@ -158,7 +158,7 @@ ROWS: tuple[Setting, ...] = (
     terminal("merchant_town", "--merchant-town", parse=options.ticket_line, metavar="TEXT",
              about="merchant town on tickets, at most 24 characters"),
     terminal("outcome", "--outcome", parse=options.outcome, metavar="SPEC",
-             about=f"what happens to every request: {', '.join(outcomes.KINDS)} (answer: as -f/-ft/-pt/-d say; "
+             about=f"what happens to every request: {', '.join(outcomes.TEXT_KINDS)} (answer: as -f/-ft/-pt/-d say; "
              "see README: Outcomes); modifiers delay=S or delay=LO-HI, fragments=N, pause=S "
              "(e.g. 'success fragments=3 pause=0.1')"),
     startup("scenario", "--scenario", parse=options.path, metavar="FILE", shown="none",
@@ -195,7 +195,7 @@ ROWS: tuple[Setting, ...] = (
             "'control on HOST:PORT'"),
     startup("control_host", "--control-host", parse=options.text, default="127.0.0.1", metavar="HOST",
             about="address of the control API (anyone who reaches it controls the terminal)"),
-    startup("control_token", "--control-token", parse=options.text, metavar="TOKEN", shown="none",
+    startup("control_token", "--control-token", parse=options.token, metavar="TOKEN", shown="none",
             about="the control API then requires the header 'Authorization: Bearer TOKEN'"),
     startup("ui", "--ui",
             about="serve the virtual terminal, a web page, on the control API's port (a free one without "

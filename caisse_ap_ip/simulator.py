@@ -108,6 +108,9 @@ class TerminalHandle:
     def next_transaction(self, after: int, timeout: float) -> defer.Deferred:
         return self._factory.next_transaction(after, timeout)
 
+    def shutting_down(self) -> None:
+        self._factory.stopping = True
+
     def last_ticket(self) -> str | None:
         """The customer ticket of the terminal's last payment, as it would print it; None before any."""
         return self._factory.terminal.last_ticket()
@@ -236,6 +239,11 @@ class Simulator:
         for handle in handles:
             handle.reset()
         return self.journal.clear().addCallback(lambda _: [handle.name for handle in handles])
+
+    def shutting_down(self) -> None:
+        """The process is stopping: the connections it drops were not left by their POS (the journal says so)."""
+        for handle in self.terminals:
+            handle.shutting_down()
 
     def stop(self) -> defer.Deferred:
         """Stop listening everywhere; connections already open go on until they close."""

@@ -457,7 +457,7 @@ class Terminal:
         except (FrameError, ValueError):
             return Reply(_finish(answer, AE=FAILURE, AF=FORMAT_ERROR), "ZT is not CK/AK records in base64")
         text = "\n".join(ticket for _, ticket in printed)
-        return Reply(_finish(answer, AE=SUCCESS), f"printed:\n{text}")
+        return Reply(_finish(answer, AE=SUCCESS), f"printed:\n{_printable(text)}")
 
     def _acknowledge(self, request: dict[str, str], answer: dict[str, str]) -> Reply:
         return Reply(_finish(answer, AE=SUCCESS), codes.action_description(request["CD"]))
@@ -483,3 +483,10 @@ _OTHER_ACTIONS = {
 
 def _finish(answer: dict[str, str], **records: str) -> Message:
     return list({**answer, **records}.items())
+
+
+def _printable(text: str) -> str:
+    """A POS's text as the log may show it: its lines, with any control character (an escape sequence that
+    would drive the operator's terminal) written as an escape."""
+    return "\n".join(line.encode("unicode_escape").decode("ascii") if not line.isprintable() else line
+                     for line in text.split("\n"))  # fmt: skip

@@ -383,3 +383,9 @@ def test_any_request_gets_an_answer_never_an_exception(req, profile, failure, st
     fields = dict(reply.records)
     assert reply.records[0][0] == "CZ" and fields["AE"] in ("10", "01", "11")
     encode(reply.records)  # always a valid frame
+
+
+def test_a_print_buffer_cannot_drive_the_operators_terminal():
+    reply = terminal().respond(request("print", print_text="\x1b[31mRED\x1b]0;title\x07\nMERCI"))
+    assert "\x1b" not in reply.note and "\x07" not in reply.note
+    assert reply.note == "printed:\n\\x1b[31mRED\\x1b]0;title\\x07\nMERCI"

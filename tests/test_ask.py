@@ -520,3 +520,61 @@ def test_a_decision_that_cannot_be_carried_out_resets_the_line(monkeypatch, capl
     monkeypatch.setattr(terminal.factory.terminal, "decided", broken)
     terminal.factory.decisions.decide("oldest", outcomes.parse("success"), "api")
     assert pos.transport.aborted and "carrying out a decision failed" in caplog.text
+
+
+# -- what the walk through README found
+
+
+def test_a_pos_that_closes_while_waiting_removes_its_entry_though_tcp_calls_it_a_half_close():
+    terminal = asking_terminal()
+    pos = terminal.exchange(REQUEST, 1)
+    pos.shutdown_write()  # a POS that gives up and closes: the terminal sees the end of what it sends
+    assert terminal.factory.decisions.waiting() == []
+    terminal.advance(0)
+    (entry,) = terminal.entries()
+    assert pos.closed and entry["answer"] is None and entry["outcome"] == "left before the answer (ask)"
+
+
+def test_a_server_that_stops_does_not_say_its_pos_left():
+    terminal = asking_terminal()
+    pos = terminal.exchange(REQUEST, 1)
+    terminal.factory.stopping = True
+    pos.reset()
+    assert terminal.entries()[0]["outcome"] == "the server stopped before the answer (ask)"
+
+
+def test_after_ctrl_z_and_fg_keys_are_read_one_at_a_time_again():
+    import pty
+    import signal
+    import termios
+
+    master, slave = pty.openpty()
+
+    def controlling_terminal():
+        import fcntl
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    server = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "-p", "0", "-d", "0", "--outcome", "ask"],
+        stdin=slave, stdout=subprocess.PIPE, stderr=slave, start_new_session=True, preexec_fn=controlling_terminal,
+    )  # fmt: skip
+    try:
+        port = int(read_until(server.stdout.fileno(), b"\n").decode().split()[2].rsplit(":", 1)[1])
+        answers = []
+        pos = threading.Thread(target=lambda: answers.append(_pay(port)))
+        pos.start()
+        read_until(master, b"waits for the customer")
+        modes = termios.tcgetattr(slave)
+        modes[3] |= termios.ICANON | termios.ECHO  # what a shell leaves after the job was stopped and resumed
+        termios.tcsetattr(slave, termios.TCSANOW, modes)
+        server.send_signal(signal.SIGCONT)
+        read_until(master, b"waits for the customer")  # shown again once the server has its keys back
+        os.write(master, b"r")  # one key, no Enter
+        pos.join(WAIT)
+        assert answers[0]["AF"] == "04"
+    finally:
+        server.terminate()
+        server.wait(WAIT)
+        os.close(slave)
+        os.close(master)

@@ -66,8 +66,10 @@ def test_json_output_for_scripts(terminal_server):
         (["-a", "10000000000"], "exceeds the protocol maximum"),
         (["-a", "ten"], "is not a number"),
         (["-c", "EURO"], "unknown currency 'EURO'"),
-        (["--timeout", "0"], "must be > 0"),
+        (["--timeout", "0"], "must be a finite number > 0"),
         (["--bogus"], "unrecognized arguments"),
+        (["--ticket", "customer", "--ticket-out", "/nonexistent/x.txt"], "no folder /nonexistent"),
+        (["--ticket", "customer", "--ticket-out", "/"], "/ is a folder"),
     ],
 )
 def test_usage_errors_exit_2_and_send_nothing(args, message):

@@ -94,7 +94,7 @@ def test_every_kind_of_request_is_journaled(tmp_path):
 
 def test_the_journal_command_says_when_there_is_no_journal(tmp_path):
     missing = show(tmp_path / "nothing.db")
-    assert missing.returncode == 2 and "no journal at" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.endswith("nothing.db: no such file\n")
     not_sqlite = tmp_path / "text.db"
     not_sqlite.write_text("hello")
     assert show(not_sqlite).returncode == 2

@@ -140,3 +140,19 @@ def test_reset_restores_every_runtime_setting_to_its_start_up_value():
     names = []
     simulator.reset([first]).addCallback(names.extend)
     assert names == ["1"] and first.settings() == started and first.queued() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--journal", "{tmp}"], "argument --journal: {tmp}: unable to open database file"),
+     (["--journal", "{tmp}/no/such/folder/j.db"], "unable to open database file"),
+     (["--control-port", "0", "--control-token", ""], "'' is no token"),
+     (["--control-token", "s3cret"], "--control-token: there is no control API without --control-port or --ui"),
+     (["--control-host", "0.0.0.0"], "--control-host: there is no control API"),
+     (["--ask-timeout", "-1"], "'-1' must be a finite number > 0")],
+)  # fmt: skip
+def test_the_server_refuses_what_it_cannot_do_with_exit_2_and_one_line(capsys, tmp_path, argv, message):
+    with pytest.raises(SystemExit) as exited:
+        server_cli.main([word.format(tmp=tmp_path) for word in argv])
+    error = capsys.readouterr().err
+    assert exited.value.code == 2 and message.format(tmp=tmp_path) in error and "Traceback" not in error
