@@ -11,6 +11,7 @@ Set CAISSE_SCREENSHOT=DIR to write the README's screenshots there (docs/ for the
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -235,6 +236,42 @@ def test_several_terminals_one_selector(browser, locked):
         expect(selector.locator("option").first).to_have_text(f"1 (port {locked.ports[0]}) · paying")
         assert call(locked, "POST", "/pending/oldest", {"outcome": "success"}, token="s3cret")[0] == 200
         assert first.answer()["AE"] == "10"
+    finally:
+        context.close()
+
+
+def paid(server, terminal: int, amount: str, token: str) -> None:
+    """A payment on a terminal (1, 2 ...), answered by the outcome queued for it: the queue comes before ask."""
+    assert call(server, "POST", f"/outcomes?terminal={terminal}", {"outcomes": ["success"]}, token=token)[0] == 200
+    assert Payment(server.ports[terminal - 1], amount).answer()["AE"] == "10"
+
+
+def test_a_journal_read_under_way_when_another_terminal_is_chosen_is_dropped(browser, locked):
+    """The first terminal's journal read, held until the second terminal is chosen, must neither list its rows
+    under the second nor hide the second's: the journal's ids are shared by every terminal, the first's newer."""
+    paid(locked, 2, "2.46", "s3cret")
+    paid(locked, 1, "1.35", "s3cret")
+    held = []
+
+    def first_terminals_journal(url: str) -> bool:
+        parsed = urllib.parse.urlsplit(url)
+        return parsed.path == "/journal" and urllib.parse.parse_qs(parsed.query).get("terminal") == ["1"]
+
+    context = browser.new_context(viewport=LAPTOP)
+    context.add_init_script("sessionStorage.setItem('caisse-ap-ip.token', 's3cret')")
+    try:
+        page = context.new_page()
+        page.route(first_terminals_journal, lambda route: held.append(route))  # answered once the second is shown
+        with page_errors(page):
+            with page.expect_request(lambda request: first_terminals_journal(request.url)):
+                page.goto(locked.ui_url)
+            page.get_by_role("combobox", name="Terminal", exact=True).select_option("2")
+            expect(screen(page)).to_contain_text("TERMINAL 2")
+            assert len(held) == 1, held  # the first terminal's read was under way when the second was chosen
+            held[0].continue_()
+            rows = page.get_by_role("list", name="Transactions").get_by_role("listitem")
+            expect(rows.filter(has_text="debit 2.46 EUR")).to_have_count(1)  # after the held read: reads queue
+            expect(rows.filter(has_text="debit 1.35 EUR")).to_have_count(0)
     finally:
         context.close()
 

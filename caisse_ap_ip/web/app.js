@@ -18,6 +18,7 @@ const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   terminals: [],
   terminal: null, // the name of the terminal shown
+  shown: 0, // how many times another terminal was chosen: an answer about one shown before is dropped
   pending: [], // every terminal's, oldest first
   chip: null, // a chip card inserted, waiting for the green key: {id, outcome, scheme}
   awaiting: null, // a decision sent, its journal row not yet seen
@@ -78,6 +79,14 @@ async function api(method, path, body) {
   const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   if (!response.ok) throw new ApiError(response.status, data.error || `HTTP ${response.status}`);
   return data;
+}
+
+async function aboutShown(method, path, body) {
+  // the API's answer about the terminal shown; null when another was chosen while it came (ids, settings, the
+  // queue and the ticket are that one's: listed, they would stand for the new one's, or hide its rows)
+  const shown = state.shown;
+  const data = await api(method, forTerminal(path), body);
+  return shown === state.shown ? data : null;
 }
 
 // -- the token, asked once per tab
@@ -324,7 +333,9 @@ async function readJournal() {
   const first = !state.journalLoaded; // the history: listed, not announced on the screen
   state.journalLoaded = true;
   const path = first ? "/journal?last=50" : `/journal?after=${state.lastId}`;
-  const { transactions } = await api("GET", forTerminal(path));
+  const read = await aboutShown("GET", path);
+  if (!read) return; // the terminal chosen since reads its own
+  const { transactions } = read;
   for (const row of transactions) {
     if (row.id <= state.lastId) continue;
     state.lastId = row.id;
@@ -464,7 +475,9 @@ function clock(epoch, precise = false) {
 // -- the ticket
 
 async function loadTicket() {
-  const { ticket } = await api("GET", forTerminal("/ticket"));
+  const read = await aboutShown("GET", "/ticket");
+  if (!read) return;
+  const { ticket } = read;
   $("ticket").textContent = ticket || "";
   $("ticket").hidden = !ticket;
   $("no-ticket").hidden = Boolean(ticket);
@@ -519,7 +532,9 @@ async function changeSetting(row, control) {
   const status = $("settings-status");
   const value = valueOf(row, control);
   try {
-    showSettings(await api("PATCH", forTerminal("/settings"), { [row.name]: value }));
+    const saved = await aboutShown("PATCH", "/settings", { [row.name]: value });
+    if (!saved) return; // saved on the terminal shown before
+    showSettings(saved);
     control.parentElement.removeAttribute("data-error");
     status.className = "status";
     status.textContent = `Saved: ${row.name} ${typeof value === "boolean" ? (value ? "on" : "off") : value}`;
@@ -532,7 +547,8 @@ async function changeSetting(row, control) {
 }
 
 async function loadSettings(all = false) {
-  showSettings(await api("GET", forTerminal("/settings")), all);
+  const values = await aboutShown("GET", "/settings");
+  if (values) showSettings(values, all);
 }
 
 function showSettings(values, all = false) {
@@ -553,7 +569,8 @@ function showSettings(values, all = false) {
 }
 
 async function loadQueue() {
-  showQueue(await api("GET", forTerminal("/outcomes")));
+  const queue = await aboutShown("GET", "/outcomes");
+  if (queue) showQueue(queue);
 }
 
 function showQueue({ queued }) {
@@ -565,7 +582,9 @@ function wireQueue() {
   const status = $("queue-status");
   const run = async (method, body) => {
     try {
-      showQueue(await api(method, forTerminal("/outcomes"), body));
+      const queue = await aboutShown(method, "/outcomes", body);
+      if (!queue) return false; // done on the terminal shown before
+      showQueue(queue);
       status.className = "status";
       status.textContent = method === "POST" ? `Queued: ${body.outcomes[0]}` : "Queue cleared";
       return true;
@@ -598,6 +617,7 @@ function showTerminals() {
 
 function chooseTerminal(name) {
   state.terminal = name;
+  state.shown += 1; // what is still coming about the terminal shown before is dropped
   state.chip = state.awaiting = state.result = null;
   state.lastId = 0;
   state.journalLoaded = false;
