@@ -3,7 +3,8 @@
     GET /                   the page (caisse_ap_ip/web/index.html)
     GET /ui/NAME            its style sheet, script and icon (the other files of caisse_ap_ip/web)
     GET /ui/page.json       what the page is built from: the runtime settings as its form shows them (from the
-                            table of settings.py) and the keys of the server's own prompt (prompt.KEYS)
+                            table of settings.py), the keys of the server's own prompt (prompt.KEYS), what
+                            each of its buttons decides (BUTTONS) and what its screen says of an answer (SCREEN)
     GET /events             Server-Sent Events: ``hello`` and the pending list at once, then every event of
                             ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds
 
@@ -17,12 +18,12 @@ from __future__ import annotations
 import hmac
 import json
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from twisted.internet import task
 from twisted.web import server
 
-from . import __version__, codes, options, outcomes, prompt, settings
+from . import __version__, codes, decisions, options, outcomes, prompt, settings
 from .cards import PAYMENT_TYPES
 
 if TYPE_CHECKING:
@@ -48,6 +49,50 @@ PAGE_HEADERS = {
 FIRST_SETTINGS = ("outcome", "failure", "failure_type", "duration", "payment_type", "profile")
 NUMBERS = frozenset({options.non_negative_float, options.positive_float})
 
+# What the terminal's screen says of an answer. Its status (AE) gives the tone, the message and the word of the
+# transaction list ("card": the card's name follows); any other status is a failure, said as FAILURE unless its
+# complement (AF) says it otherwise: abandoned rather than refused, and why, on the line below.
+SCREEN = {
+    "statuses": {
+        codes.SUCCESS: {"tone": "ok", "title": "PAIEMENT ACCEPTE", "summary": "success", "card": True},
+        codes.ACKNOWLEDGED: {"tone": "other", "title": "OPERATION EN COURS", "summary": "acknowledged"},
+    },
+    "failure": {"tone": "fail", "title": "PAIEMENT REFUSE", "detail": ""},
+    "complements": {
+        codes.INPUT_TIMEOUT: {"title": "ABANDON", "detail": "TEMPS DEPASSE"},
+        codes.OPERATOR_ABANDON: {"title": "ABANDON"},
+        codes.FAILURE_TYPES["cardholder-abandon"]: {"title": "ABANDON"},
+        codes.FAILURE_TYPES["forbidden"]: {"detail": "OPERATION INTERDITE"},
+        codes.NOT_COMPLETED: {"detail": "TERMINAL OCCUPE"},
+    },
+}
+
+
+class Button(NamedTuple):
+    """A button of the page that decides a waiting payment: ``data-button`` in index.html."""
+
+    name: str
+    outcome: str  # in the outcome vocabulary
+    hint: str  # what its title says before what the POS gets
+
+
+def _key(key: str) -> str:
+    """The outcome of a key of the server's prompt: a button that decides as a key does takes the key's."""
+    return prompt.BY_KEY[key].outcome
+
+
+BUTTONS = (
+    Button("insert-cb", "success:cbcontact", "Chip card: then Validate (green) as the PIN is typed"),
+    Button("contactless", _key("c"), "Tap a CB card: paid at once"),
+    Button("amex", _key("a"), "Amex chip card: then Validate (green)"),
+    Button("check", _key("\r"), "For a check payment: the check is read"),
+    Button("refused", _key("r"), "The bank refuses"),
+    Button("forbidden", _key("f"), "The bank forbids the card"),
+    Button("timeout", _key("t"), "As if nobody presented a card"),
+    Button("cancel", _key("x"), "Abandon"),
+    Button("validate", _key("\r"), "Pay with the card in the reader, or else the payment type setting"),
+)
+
 
 class WebUI:
     """The page's resources; ``ControlAPI`` hands it the requests it ``claims``."""
@@ -56,7 +101,7 @@ class WebUI:
         self.simulator = simulator
         self.token = token
         self.files = _files()
-        built = {"settings": settings_form(), "keys": keys()}
+        built = {"settings": settings_form(), "keys": keys(), "buttons": buttons(), "screen": screen()}
         self.files["/ui/page.json"] = ("application/json", json.dumps(built).encode())
         self.streams: set[EventStream] = set()
 
@@ -150,6 +195,34 @@ def keys() -> list[dict]:
         {"key": "Enter" if key.key == "\r" else key.key, "outcome": key.outcome, "label": key.label}
         for key in prompt.KEYS
     ]
+
+
+def buttons() -> dict[str, dict]:
+    """Each deciding button of the page: its outcome, its title, and for a chip card the scheme its screen names
+    while the PIN is typed (the green key then pays with it)."""
+    found = {}
+    for button in BUTTONS:
+        card = PAYMENT_TYPES.get(outcomes.parse(button.outcome).payment_type or "")
+        chip = card is not None and card.read_mode == codes.CONTACT
+        title = f"{button.hint} ({answered(button.outcome)})"
+        found[button.name] = {"outcome": button.outcome, "title": title, "chip": card.scheme if chip else None}
+    return found
+
+
+def screen() -> dict:
+    """SCREEN, and what the screen says while a payment waits: what nobody's decision answers."""
+    return {**SCREEN, "timeout": answered(str(decisions.TIMED_OUT))}
+
+
+def answered(text: str) -> str:
+    """What the POS gets for an outcome, as the page's titles say it: 'AE=01 AF=04', 'AE=10 CC=00B CI=2'."""
+    outcome = outcomes.parse(text)
+    if outcome.kind in outcomes.FAILING:
+        return f"AE={codes.FAILURE} AF={outcome.code}"
+    if outcome.kind != "success":
+        return outcome.describe()
+    card = PAYMENT_TYPES.get(outcome.payment_type or "")
+    return f"AE={codes.SUCCESS} CC={card.application} CI={card.read_mode}" if card else f"AE={codes.SUCCESS}"
 
 
 def _rank(name: str) -> int:

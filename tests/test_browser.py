@@ -134,6 +134,30 @@ def test_a_decision_by_the_api_shows_on_the_open_page(page, server):
     expect(button(page, "Refused")).to_be_disabled()
 
 
+def test_what_a_button_decides_and_what_the_screen_says_are_those_of_page_json(page, server):
+    """Changed in /ui/page.json (here on its way to the page), changed on the page: the page has no copy."""
+
+    def changed(route):
+        built = route.fetch().json()
+        built["buttons"]["refused"] = {"outcome": "failure:forbidden", "title": "changed", "chip": None}
+        built["screen"]["complements"]["05"] = {"title": "CARTE INTERDITE", "detail": "VOIR LA BANQUE"}
+        route.fulfill(json=built)
+
+    page.route("**/ui/page.json", changed)
+    try:
+        page.reload()
+        expect(page.locator("#link")).to_have_text("live")
+        expect(button(page, "Refused")).to_have_attribute("title", "changed")
+        payment = Payment(server.port, "5.55")
+        expect(screen(page)).to_contain_text("5,55 EUR")
+        button(page, "Refused").click()
+        assert payment.answer()["AF"] == "05"
+        expect(screen(page)).to_contain_text("CARTE INTERDITE")
+        expect(screen(page)).to_contain_text("VOIR LA BANQUE")
+    finally:
+        page.unroute("**/ui/page.json")
+
+
 def test_a_setting_changed_on_the_page_applies_to_the_next_payment(page, server):
     page.get_by_label("Payment type").select_option("amexcontactless")
     expect(page.locator("#settings-status")).to_have_text("Saved: payment_type amexcontactless")

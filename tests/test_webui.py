@@ -5,6 +5,7 @@ contract from a real server process.
 """
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from twisted.internet import task
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from caisse_ap_ip import settings, webui
+from caisse_ap_ip import codes, prompt, settings, webui
 from caisse_ap_ip.control import ControlAPI
 from caisse_ap_ip.simulator import Simulator
 
@@ -82,6 +83,36 @@ def test_the_page_takes_the_prompts_keys(ui):
     assert built["keys"][0] == {"key": "Enter", "outcome": "success", "label": "approve"}
     assert {"key": "c", "outcome": "success:cbcontactless", "label": "contactless"} in built["keys"]
     assert [row["name"] for row in built["settings"]] == [row["name"] for row in webui.settings_form()]
+
+
+def test_the_buttons_decide_as_the_prompts_keys_and_their_titles_say_what_the_pos_gets(ui):
+    api, _, _ = ui
+    built = json.loads(get(api, "/ui/page.json").body)
+    named = re.findall(r'data-button="([^"]+)"', (resources.files("caisse_ap_ip") / "web" / "index.html").read_text())
+    assert sorted(named) == sorted(built["buttons"])  # every button of the page, once
+    by_key = {name: prompt.BY_KEY[key].outcome for name, key in (("contactless", "c"), ("amex", "a"), ("check", "\r"),
+              ("refused", "r"), ("forbidden", "f"), ("timeout", "t"), ("cancel", "x"), ("validate", "\r"))}  # fmt: skip
+    assert {name: built["buttons"][name]["outcome"] for name in by_key} == by_key
+    assert built["buttons"]["refused"]["title"] == "The bank refuses (AE=01 AF=04)"
+    assert built["buttons"]["contactless"]["title"] == "Tap a CB card: paid at once (AE=10 CC=00B CI=2)"
+    chips = {name: button["chip"] for name, button in built["buttons"].items() if button["chip"]}
+    assert chips == {"insert-cb": "CARTE BANCAIRE", "amex": "AMERICAN EXPRESS"}  # the green key pays with them
+    assert built["screen"]["timeout"] == "AE=01 AF=08"  # what nobody's decision answers (--ask-timeout)
+
+
+def test_the_screen_says_each_answer_in_the_words_of_one_table(ui):
+    api, _, _ = ui
+    told = json.loads(get(api, "/ui/page.json").body)["screen"]
+    assert told["statuses"][codes.SUCCESS]["title"] == "PAIEMENT ACCEPTE"
+    assert told["complements"][codes.INPUT_TIMEOUT] == {"title": "ABANDON", "detail": "TEMPS DEPASSE"}
+    assert told["complements"][codes.FAILURE_TYPES["cardholder-abandon"]]["title"] == "ABANDON"
+    assert set(told["complements"]) <= set(codes.STATUS_COMPLEMENTS)
+    words = {told["failure"]["title"], *(status["title"] for status in told["statuses"].values())}
+    words |= {text for complement in told["complements"].values() for text in complement.values()}
+    web = resources.files("caisse_ap_ip") / "web"
+    script, page = (web / "app.js").read_text(), (web / "index.html").read_text()
+    assert [word for word in words if word in script + page] == []  # the page's files say none of them themselves
+    assert re.findall(r"\b(?:AE|AF)=\d|\"(?:success|failure)[\":]", script) == []  # nor a code, nor an outcome
 
 
 def test_the_settings_form_has_every_runtime_setting_once_the_usual_ones_first():

@@ -9,10 +9,6 @@ const TOKEN_KEY = "caisse-ap-ip.token";
 const RESULT_SECONDS = 15; // how long the screen shows a result before going back to idle
 const JOURNAL_ROWS = 200; // rows kept on the page, newest first
 const CHANGED = "An outcome changed the terminal's answer on its way: a marked record is not in the other one.";
-const DECISIONS = {
-  validate: "success", // the configured payment type
-  cancel: "failure:abandon", // AF=11, the red key
-};
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -28,6 +24,8 @@ const state = {
   journalRead: Promise.resolve(), // one read of the journal at a time, so that each row is taken once
   form: [], // the settings of /ui/page.json
   keys: [], // the server prompt's keys, taken by the page too
+  buttons: {}, // data-button name -> {outcome, title, chip: the scheme of a chip card, which the green key pays}
+  screen: null, // what the screen says of an answer, by its AE and AF (webui.SCREEN)
   skew: 0, // this browser's clock minus the server's, in seconds
   source: null,
   merchant: "",
@@ -183,19 +181,17 @@ function records(list) {
 }
 
 function verdict(row) {
-  const answer = records(row.answer_records);
-  const status = answer.AE && answer.AE.value;
-  const complement = answer.AF ? answer.AF.value.slice(0, 2) : "";
+  // what the screen and the list say of an answer, in the words of /ui/page.json's "screen"
   if (!row.answer) return { tone: "other", title: "SANS REPONSE", detail: row.outcome, summary: row.outcome };
-  if (status === "10") {
-    const card = answer.CC ? answer.CC.meaning : "";
-    return { tone: "ok", title: "PAIEMENT ACCEPTE", detail: card, summary: `success ${card}`.trim() };
+  const answer = records(row.answer_records);
+  const status = state.screen.statuses[answer.AE && answer.AE.value];
+  if (status) {
+    const card = status.card && answer.CC ? answer.CC.meaning : "";
+    return { tone: status.tone, title: status.title, detail: card, summary: `${status.summary} ${card}`.trim() };
   }
-  if (status === "11") return { tone: "other", title: "OPERATION EN COURS", detail: "", summary: "acknowledged" };
-  const reason = answer.AF ? `${answer.AF.meaning} (AF=${complement})` : "no reason";
-  const detail = { "08": "TEMPS DEPASSE", "05": "OPERATION INTERDITE", "07": "TERMINAL OCCUPE" }[complement] || "";
-  const title = ["11", "06", "08"].includes(complement) ? "ABANDON" : "PAIEMENT REFUSE";
-  return { tone: "fail", title, detail, summary: reason };
+  const complement = answer.AF ? answer.AF.value.slice(0, 2) : ""; // what follows the code: CB2A sub-fields
+  const { tone, title, detail } = { ...state.screen.failure, ...state.screen.complements[complement] };
+  return { tone, title, detail, summary: answer.AF ? `${answer.AF.meaning} (AF=${complement})` : "no reason" };
 }
 
 function screenOf(now) {
@@ -256,7 +252,7 @@ function renderKeys(current, now) {
   $("key-validate").toggleAttribute("data-armed", Boolean(state.chip));
   $("key-correct").disabled = !state.chip && !state.result && !state.awaiting;
   const left = current ? Math.max(0, Math.ceil(current.deadline - (now - state.skew))) : null;
-  setText("screen-countdown", current ? `No decision: AF=08 in ${left} s.` : "");
+  setText("screen-countdown", current ? `No decision: ${state.screen.timeout} in ${left} s.` : "");
   const chip = "Validate (green) pays with the card in the reader; Correction (yellow) takes it back.";
   if (current && state.chip) note(chip);
   else if (current) note(`POS ${current.pos ?? "?"} at ${current.peer} is waiting for the customer.`);
@@ -283,15 +279,18 @@ async function decide(outcome) {
   render();
 }
 
-function present(button) {
+function press(name) {
   const current = currentPending();
-  if (!current) return;
-  if (button.hasAttribute("data-chip")) {
-    state.chip = { id: current.id, outcome: button.dataset.card, scheme: button.dataset.scheme };
+  const button = state.buttons[name];
+  if (!current || !button) return;
+  if (name === "validate" && state.chip) {
+    decide(state.chip.outcome); // the card in the reader
+  } else if (button.chip) {
+    state.chip = { id: current.id, outcome: button.outcome, scheme: button.chip }; // the PIN, then the green key
     render();
     $("key-validate").focus();
   } else {
-    decide(button.dataset.card);
+    decide(button.outcome);
   }
 }
 
@@ -307,14 +306,9 @@ function shortcut(event) {
 
 function wireKeys() {
   document.addEventListener("keydown", shortcut);
-  for (const button of document.querySelectorAll("[data-card]")) {
-    button.addEventListener("click", () => present(button));
+  for (const button of document.querySelectorAll("[data-button]")) {
+    button.addEventListener("click", () => press(button.dataset.button));
   }
-  for (const button of document.querySelectorAll("[data-decision]")) {
-    button.addEventListener("click", () => decide(button.dataset.decision));
-  }
-  $("key-cancel").addEventListener("click", () => decide(DECISIONS.cancel));
-  $("key-validate").addEventListener("click", () => decide(state.chip ? state.chip.outcome : DECISIONS.validate));
   $("key-correct").addEventListener("click", () => {
     if (state.chip) state.chip = null;
     else state.result = state.awaiting = null; // back to idle: the screen forgets, the POS is not told
@@ -490,6 +484,11 @@ async function loadPage() {
   const built = await response.json();
   state.form = built.settings;
   state.keys = built.keys;
+  state.buttons = built.buttons;
+  state.screen = built.screen;
+  for (const button of document.querySelectorAll("[data-button]")) {
+    button.title = state.buttons[button.dataset.button].title; // what the POS gets
+  }
   $("shortcuts").textContent = `Keys: ${state.keys.map(({ key, label }) => `${key} ${label}`).join(" · ")}`;
   for (const row of state.form) {
     $(row.first ? "settings-first" : "settings-more").append(field(row));
