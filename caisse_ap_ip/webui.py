@@ -6,7 +6,8 @@
                             table of settings.py), the keys of the server's own prompt (prompt.KEYS), what
                             each of its buttons decides (BUTTONS) and what its screen says of an answer (SCREEN)
     GET /events             Server-Sent Events: ``hello`` and the pending list at once, then every event of
-                            ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds
+                            ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds; closed
+                            when MAX_UNSENT bytes wait for a browser that stopped reading (its page reconnects)
 
 Everything else is the control API's, which the page calls with fetch. The page
 loads without the token; the API and the stream ask for it (the stream as
@@ -17,21 +18,27 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from importlib import resources
 from typing import TYPE_CHECKING, NamedTuple
 
 from twisted.internet import task
+from twisted.internet.interfaces import IPushProducer
 from twisted.web import server
+from zope.interface import implementer
 
-from . import __version__, codes, decisions, options, outcomes, prompt, settings
+from . import __version__, codes, decisions, display, options, outcomes, prompt, settings
 from .cards import PAYMENT_TYPES
 
 if TYPE_CHECKING:
     from .simulator import Simulator
 
+log = logging.getLogger("caisse_ap_ip.webui")
+
 KEEPALIVE = 15.0  # seconds between comment lines, so that proxies and browsers keep an idle stream open
 RETRY_MS = 1000  # how soon a browser reconnects a stream that broke
 MAX_STREAMS = 32  # open event streams at once; a page holds one
+MAX_UNSENT = 1 << 20  # bytes a stream writes once the transport's buffer is full, before it is closed
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -142,15 +149,26 @@ class WebUI:
         return hmac.compare_digest(given, token) or hmac.compare_digest(header, b"Bearer " + token)
 
 
+@implementer(IPushProducer)
 class EventStream:
-    """One open ``GET /events``: every event written as it happens, until the browser goes."""
+    """One open ``GET /events``: every event written as it happens, until the browser goes.
+
+    A browser that stops reading (a tab in the background, a phone out of reach) would have every event kept
+    for it in the transport's buffer, without end. The stream is the request's producer: the transport pauses
+    it when its buffer is full and resumes it when that drained; what the stream writes in between is counted,
+    and past MAX_UNSENT the connection is dropped, its buffer with it. The page's EventSource reconnects and
+    reads again what it missed, as after any broken connection.
+    """
 
     def __init__(self, request, simulator: Simulator):
         self.request = request
         self.reactor = simulator.reactor
+        self.unsent: int | None = None  # bytes written since the transport's buffer is full; None: it is not
+        self.dropped = False
+        request.registerProducer(self, True)
         request.setHeader("content-type", "text/event-stream; charset=utf-8")
         request.setHeader("cache-control", "no-cache")
-        request.write(f"retry: {RETRY_MS}\n\n".encode())
+        self._write(f"retry: {RETRY_MS}\n\n".encode())
         self.send("hello", {"now": self.reactor.seconds(), "version": __version__})
         self.send("pending", {"pending": simulator.decisions.briefs()})
         self._unsubscribe = simulator.events.subscribe(self.send)
@@ -160,10 +178,36 @@ class EventStream:
         request.notifyFinish().addBoth(self._finished)
 
     def send(self, kind: str, data: dict) -> None:
-        self.request.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
+        self._write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
 
     def _keep_alive(self) -> None:
-        self.request.write(b": keep-alive\n\n")
+        self._write(b": keep-alive\n\n")
+
+    def _write(self, data: bytes) -> None:
+        if self.dropped:
+            return  # until the abort reaches the request
+        self.request.write(data)
+        if self.unsent is None:
+            return
+        self.unsent += len(data)
+        if self.unsent > MAX_UNSENT:
+            self.dropped = True
+            peer = display.address(self.request.getClientAddress())
+            log.info("event stream of %s dropped: its browser stopped reading (%d bytes more than its buffer)",
+                     peer, self.unsent)  # fmt: skip
+            self.request.transport.abortConnection()  # loseConnection would wait for the buffer to drain
+
+    # IPushProducer, as the transport drives it through the request
+
+    def pauseProducing(self) -> None:
+        if self.unsent is None:
+            self.unsent = 0
+
+    def resumeProducing(self) -> None:
+        self.unsent = None
+
+    def stopProducing(self) -> None:
+        """The connection goes: ``_finished`` follows, from the request."""
 
     def _finished(self, _) -> None:
         self._unsubscribe()

@@ -15,7 +15,10 @@ from importlib import resources
 
 import pytest
 from helpers import SERVER_SCRIPT, WAIT
-from twisted.internet import task
+from twisted.internet import error, task
+from twisted.internet.testing import StringTransport
+from twisted.python import failure
+from twisted.web import server
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
@@ -29,10 +32,23 @@ def simulator(*argv: str):
     return Simulator.from_argv(["-d", "0", *argv], clock), clock
 
 
-def get(api, path: str, **headers) -> DummyRequest:
+class Request(DummyRequest):
+    """DummyRequest, keeping the push producer an event stream registers (DummyRequest pulls it in a loop)."""
+
+    producer = None
+
+    def registerProducer(self, producer, streaming):
+        assert streaming and self.producer is None
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+
+def get(api, path: str, **headers) -> Request:
     """A GET through the control API as twisted.web hands it over; the answer's bytes in ``body``."""
     base, _, query = path.partition("?")
-    request = DummyRequest(base.lstrip("/").split("/"))
+    request = Request(base.lstrip("/").split("/"))
     request.path = base.encode()
     request.uri = path.encode()
     request.args = {
@@ -139,7 +155,7 @@ def test_the_settings_name_the_real_terminal_behind_a_proxy_for_the_page_to_show
     assert json.loads(get(api, "/settings?terminal=1").body)["proxy"] == shown
 
 
-def events_of(request: DummyRequest) -> list[tuple[str, dict]]:
+def events_of(request: Request) -> list[tuple[str, dict]]:
     """The events a stream wrote so far, as (kind, data)."""
     found = []
     for block in b"".join(request.written).decode().split("\n\n"):
@@ -195,6 +211,65 @@ def test_open_streams_are_bounded(ui, monkeypatch):
     assert not get(api, "/events").done and not get(api, "/events").done
     refused = get(api, "/events")
     assert refused.responseCode == 503 and "2 event streams" in json.loads(refused.body)["error"]
+
+
+class Stalled(StringTransport):
+    """The connection of a browser that stopped reading (a background tab, a phone out of reach): past
+    ``BUFFER`` bytes it pauses its producer, as Twisted's TCP transports do, and it drains only when told."""
+
+    BUFFER = 65536  # abstract.FileDescriptor.bufferSize
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.aborted = clock, False
+        self.unsent = None  # bytes written since it paused its producer; None: not paused
+
+    def write(self, data):
+        assert not self.aborted, "written after the abort"
+        super().write(data)
+        if self.unsent is not None:
+            self.unsent += len(data)
+        elif len(self.value()) > self.BUFFER:
+            self.unsent = 0
+            self.producer.pauseProducing()
+
+    def writeSequence(self, data):
+        self.write(b"".join(data))
+
+    def drain(self):
+        self.clear()
+        self.unsent = None
+        self.producer.resumeProducing()
+
+    def abortConnection(self):
+        self.aborted = True
+        self.clock.callLater(0, self.protocol.connectionLost, failure.Failure(error.ConnectionAborted()))
+
+
+def test_a_stream_whose_browser_stopped_reading_is_closed_before_it_holds_much(ui):
+    api, sim, clock = ui
+    channel = server.Site(api, reactor=clock).buildProtocol(None)
+    transport = Stalled(clock)
+    transport.protocol = channel
+    channel.makeConnection(transport)
+    channel.dataReceived(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")
+    assert b"event: hello" in transport.value() and len(api.ui.streams) == 1
+
+    def publish_until(unsent: int):
+        """Events of about 1 kB until ``unsent`` bytes wait on top of the full buffer."""
+        while not transport.aborted and (transport.unsent or 0) < unsent:
+            sim.events.publish("queue", terminal="1", padding="x" * 1000)
+
+    publish_until(webui.MAX_UNSENT - 2000)
+    transport.drain()  # it read after all: what waits starts again from nothing
+    publish_until(webui.MAX_UNSENT - 2000)
+    assert not transport.aborted
+    publish_until(2 * webui.MAX_UNSENT)  # it stopped reading for good
+    assert transport.aborted and transport.unsent < 1.05 * webui.MAX_UNSENT  # closed at the limit
+    subscribers = len(sim.events._subscribers)
+    clock.advance(0)  # the abort reaches the channel, the request, then the stream
+    assert not api.ui.streams and len(sim.events._subscribers) == subscribers - 1
+    clock.advance(webui.KEEPALIVE)  # nothing is written to it any more (Stalled asserts it)
 
 
 def test_ui_prints_the_page_address_after_the_listening_lines():
