@@ -15,7 +15,18 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from helpers import LAPTOP, PHONE, WAIT, Payment, ServerProcess, call, chromium, page_errors, skip_without_browser
+from helpers import (
+    LAPTOP,
+    PHONE,
+    WAIT,
+    Payment,
+    ServerProcess,
+    call,
+    chromium,
+    history_read,
+    page_errors,
+    skip_without_browser,
+)
 
 skip_without_browser()
 
@@ -52,7 +63,8 @@ def page(tab, server):
         pass  # a test that failed half-way left a POS waiting: it must not be the next test's payment
     assert call(server, "POST", "/reset")[0] == 200
     with page_errors(tab):  # the page's script never fails, nor any of its requests
-        tab.goto(server.ui_url)
+        with history_read(tab):
+            tab.goto(server.ui_url)
         expect(tab.locator("#link")).to_have_text("live")
         yield tab
 
@@ -145,7 +157,8 @@ def test_what_a_button_decides_and_what_the_screen_says_are_those_of_page_json(p
 
     page.route("**/ui/page.json", changed)
     try:
-        page.reload()
+        with history_read(page):
+            page.reload()
         expect(page.locator("#link")).to_have_text("live")
         expect(button(page, "Refused")).to_have_attribute("title", "changed")
         payment = Payment(server.port, "5.55")
@@ -308,7 +321,8 @@ def test_screenshots_of_the_page(browser, server, tmp_path):
     context = browser.new_context(viewport=LAPTOP)
     try:
         page = context.new_page()
-        page.goto(server.ui_url)
+        with history_read(page):
+            page.goto(server.ui_url)
         expect(screen(page)).to_contain_text("112,45 EUR")
         button(page, "Contactless").click()
         done.answer()

@@ -22,6 +22,7 @@ from helpers import (
     answering,
     call,
     chromium,
+    history_read,
     page_errors,
     read_until_closed,
     receive_pieces,
@@ -113,7 +114,8 @@ def page(tab, server, terminal):
     terminal.behaviour = None
     assert call(server, "POST", "/reset")[0] == 200
     with page_errors(tab):
-        tab.goto(server.ui_url)
+        with history_read(tab):
+            tab.goto(server.ui_url)
         expect(tab.locator("#link")).to_have_text("live")
         yield tab
 
@@ -194,3 +196,4 @@ def test_a_fault_on_the_way_shows_the_terminals_own_answer_beside_what_the_pos_g
 def record(region, tag: str):
     """The row of a tag in a table of records."""
     return region.get_by_role("row").filter(has=region.page.get_by_role("cell", name=tag, exact=True))
+
