@@ -197,3 +197,21 @@ def record(region, tag: str):
     """The row of a tag in a table of records."""
     return region.get_by_role("row").filter(has=region.page.get_by_role("cell", name=tag, exact=True))
 
+
+def test_the_ticket_pane_never_shows_the_simulators_ticket_as_the_real_terminals(page, server, terminal):
+    """The simulator's answer in place of the terminal's left the simulator a ticket (GET /ticket) that no
+    terminal printed: the pane says so rather than show it, and shows it under no later payment either."""
+    assert call(server, "POST", "/outcomes", {"outcomes": ["failure:refused"]})[0] == 200
+    terminal.behaviour = answering([ANSWER])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as pos:
+        pos.sendall(REQUEST)
+        assert read_until_closed(pos).endswith(b"AE00201AF00204")
+    assert "DEBIT REFUSE" in call(server, "GET", "/ticket")[1]["ticket"]  # the simulator's, for its answer
+    note = page.locator("#no-ticket")
+    expect(note).to_contain_text("An outcome on the way (failure:04) changed what the POS got")
+    expect(note).to_contain_text("the real terminal said PAIEMENT ACCEPTE")
+    expect(page.get_by_label("Ticket of the last payment")).to_be_hidden()
+    assert pay_through(server, terminal) == PIECES  # the terminal's answer, as it came
+    expect(transactions(page)).to_have_count(2)
+    expect(note).to_have_text("The real terminal prints its own tickets: one it sends the POS is in its answer's tags.")
+    expect(page.get_by_label("Ticket of the last payment")).to_be_hidden()

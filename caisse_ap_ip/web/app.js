@@ -20,6 +20,8 @@ const state = {
   awaiting: null, // a decision sent, its journal row not yet seen
   result: null, // {verdict, amount, at}
   lastId: 0, // the newest journal row shown
+  newest: null, // the newest payment's journal row
+  ticket: null, // the terminal's ticket of its last payment (GET /ticket)
   journalLoaded: false,
   journalRead: Promise.resolve(), // one read of the journal at a time, so that each row is taken once
   form: [], // the settings of /ui/page.json
@@ -334,11 +336,12 @@ async function readJournal() {
     if (row.id <= state.lastId) continue;
     state.lastId = row.id;
     $("journal").prepend(journalRow(row));
+    if (records(row.request_records).CB) state.newest = row;
     if (!first) noticed(row);
   }
   while ($("journal").children.length > JOURNAL_ROWS) $("journal").lastElementChild.remove();
   $("journal-empty").hidden = $("journal").children.length > 0;
-  if (transactions.length) loadTicket();
+  if (transactions.length) loadTicket().catch(failed);
   render();
 }
 
@@ -471,10 +474,27 @@ function clock(epoch, precise = false) {
 async function loadTicket() {
   const read = await aboutShown("GET", "/ticket");
   if (!read) return;
-  const { ticket } = read;
+  state.ticket = read.ticket;
+  showTicket();
+}
+
+function showTicket() {
+  // behind --proxy the real terminal prints: the simulator's ticket, of an answer it gave the POS in the
+  // terminal's place, would pass for one that no terminal printed
+  const ticket = state.proxy ? null : state.ticket;
   $("ticket").textContent = ticket || "";
   $("ticket").hidden = !ticket;
   $("no-ticket").hidden = Boolean(ticket);
+  const none = "No ticket yet: the last payment's ticket appears here.";
+  $("no-ticket").textContent = state.proxy ? proxiedTicket() : none;
+}
+
+function proxiedTicket() {
+  const own = "The real terminal prints its own tickets: one it sends the POS is in its answer's tags.";
+  const said = state.newest && terminalSaid(state.newest);
+  if (!said) return own;
+  const changed = `An outcome on the way (${state.newest.outcome}) changed what the POS got`;
+  return `${changed}; the real terminal said ${verdict(said).title}. ${own} The simulator's are not shown.`;
 }
 
 // -- settings and the queue
@@ -553,9 +573,7 @@ async function loadSettings(all = false) {
 function showSettings(values, all = false) {
   state.merchant = values.merchant_name || "";
   state.proxy = values.proxy || null;
-  $("no-ticket").textContent = state.proxy
-    ? "The real terminal prints its own tickets: one it sends the POS is in its answer's tags."
-    : "No ticket yet: the last payment's ticket appears here.";
+  showTicket();
   for (const row of state.form) {
     const control = $(`setting-${row.name}`);
     const typing = control === document.activeElement && control.type === "text" && !all;
@@ -617,7 +635,7 @@ function showTerminals() {
 function chooseTerminal(name) {
   state.terminal = name;
   state.shown += 1; // what is still coming about the terminal shown before is dropped
-  state.chip = state.awaiting = state.result = null;
+  state.chip = state.awaiting = state.result = state.newest = state.ticket = null;
   state.lastId = 0;
   state.journalLoaded = false;
   $("journal").replaceChildren();
@@ -648,6 +666,7 @@ async function main() {
   $("settings").addEventListener("submit", (event) => event.preventDefault());
   await loadPage();
   render();
+  showTicket();
   setInterval(render, 1000); // the clock, the countdown of a pending payment, a result going back to idle
   await start();
 }
