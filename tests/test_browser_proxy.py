@@ -10,8 +10,10 @@ expect, never with a clock.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -215,3 +217,24 @@ def test_the_ticket_pane_never_shows_the_simulators_ticket_as_the_real_terminals
     expect(transactions(page)).to_have_count(2)
     expect(note).to_have_text("The real terminal prints its own tickets: one it sends the POS is in its answer's tags.")
     expect(page.get_by_label("Ticket of the last payment")).to_be_hidden()
+
+
+def test_screenshot_of_a_proxied_transaction(browser, server, terminal, tmp_path):
+    """A proxied payment opened to its segments, for README's "Between a POS and a real terminal"; into
+    CAISSE_SCREENSHOT (docs/) when set."""
+    folder = Path(os.environ.get("CAISSE_SCREENSHOT") or tmp_path)
+    assert call(server, "POST", "/reset")[0] == 200
+    context = browser.new_context(viewport=LAPTOP)
+    try:
+        page = context.new_page()
+        with history_read(page):
+            page.goto(server.ui_url)
+        assert pay_through(server, terminal) == PIECES
+        row = transactions(page).first
+        row.locator("summary").click()
+        segments = row.get_by_role("table", name="Segments")
+        expect(segments.get_by_role("row").last).to_contain_text("closed by the terminal")
+        page.screenshot(path=folder / "virtual-terminal-proxy.png", full_page=True)
+    finally:
+        context.close()
+    assert (folder / "virtual-terminal-proxy.png").stat().st_size > 10_000
