@@ -79,25 +79,24 @@ class Button(NamedTuple):
     """A button of the page that decides a waiting payment: ``data-button`` in index.html."""
 
     name: str
-    outcome: str  # in the outcome vocabulary
     hint: str  # what its title says before what the POS gets
+    key: str | None = None  # the key of the server's prompt that decides the same: its outcome is the button's
+    outcome: str | None = None  # for a button that no key matches, in the outcome vocabulary
 
-
-def _key(key: str) -> str:
-    """The outcome of a key of the server's prompt: a button that decides as a key does takes the key's."""
-    return prompt.BY_KEY[key].outcome
+    def decides(self) -> str:
+        return prompt.BY_KEY[self.key].outcome if self.key else self.outcome
 
 
 BUTTONS = (
-    Button("insert-cb", "success:cbcontact", "Chip card: then Validate (green) as the PIN is typed"),
-    Button("contactless", _key("c"), "Tap a CB card: paid at once"),
-    Button("amex", _key("a"), "Amex chip card: then Validate (green)"),
-    Button("check", _key("\r"), "For a check payment: the check is read"),
-    Button("refused", _key("r"), "The bank refuses"),
-    Button("forbidden", _key("f"), "The bank forbids the card"),
-    Button("timeout", _key("t"), "As if nobody presented a card"),
-    Button("cancel", _key("x"), "Abandon"),
-    Button("validate", _key("\r"), "Pay with the card in the reader, or else the payment type setting"),
+    Button("insert-cb", "Chip card: then Validate (green) as the PIN is typed", outcome="success:cbcontact"),
+    Button("contactless", "Tap a CB card: paid at once", key="c"),
+    Button("amex", "Amex chip card: then Validate (green)", key="a"),
+    Button("check", "For a check payment: the check is read", key="\r"),
+    Button("refused", "The bank refuses", key="r"),
+    Button("forbidden", "The bank forbids the card", key="f"),
+    Button("timeout", "As if nobody presented a card", key="t"),
+    Button("cancel", "Abandon", key="x"),
+    Button("validate", "Pay with the card in the reader, or else the payment type setting", key="\r"),
 )
 
 
@@ -246,10 +245,11 @@ def buttons() -> dict[str, dict]:
     while the PIN is typed (the green key then pays with it)."""
     found = {}
     for button in BUTTONS:
-        card = PAYMENT_TYPES.get(outcomes.parse(button.outcome).payment_type or "")
+        outcome = button.decides()
+        card = PAYMENT_TYPES.get(outcomes.parse(outcome).payment_type or "")
         chip = card is not None and card.read_mode == codes.CONTACT
-        title = f"{button.hint} ({answered(button.outcome)})"
-        found[button.name] = {"outcome": button.outcome, "title": title, "chip": card.scheme if chip else None}
+        title = f"{button.hint} ({answered(outcome)})"
+        found[button.name] = {"outcome": outcome, "title": title, "chip": card.scheme if chip else None}
     return found
 
 

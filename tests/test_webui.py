@@ -106,14 +106,22 @@ def test_the_buttons_decide_as_the_prompts_keys_and_their_titles_say_what_the_po
     built = json.loads(get(api, "/ui/page.json").body)
     named = re.findall(r'data-button="([^"]+)"', (resources.files("caisse_ap_ip") / "web" / "index.html").read_text())
     assert sorted(named) == sorted(built["buttons"])  # every button of the page, once
-    by_key = {name: prompt.BY_KEY[key].outcome for name, key in (("contactless", "c"), ("amex", "a"), ("check", "\r"),
-              ("refused", "r"), ("forbidden", "f"), ("timeout", "t"), ("cancel", "x"), ("validate", "\r"))}  # fmt: skip
-    assert {name: built["buttons"][name]["outcome"] for name in by_key} == by_key
+    keys = {"contactless": "c", "amex": "a", "check": "\r", "refused": "r", "forbidden": "f", "timeout": "t",
+            "cancel": "x", "validate": "\r"}  # fmt: skip
+    by_key = {name: prompt.BY_KEY[key].outcome for name, key in keys.items()}
+    assert {name: built["buttons"][name]["outcome"] for name in keys} == by_key
     assert built["buttons"]["refused"]["title"] == "The bank refuses (AE=01 AF=04)"
     assert built["buttons"]["contactless"]["title"] == "Tap a CB card: paid at once (AE=10 CC=00B CI=2)"
     chips = {name: button["chip"] for name, button in built["buttons"].items() if button["chip"]}
     assert chips == {"insert-cb": "CARTE BANCAIRE", "amex": "AMERICAN EXPRESS"}  # the green key pays with them
     assert built["screen"]["timeout"] == "AE=01 AF=08"  # what nobody's decision answers (--ask-timeout)
+
+
+def test_a_key_of_the_prompt_changed_changes_the_button_that_decides_as_it(monkeypatch):
+    monkeypatch.setitem(prompt.BY_KEY, "r", prompt.Key("r", "failure:not-completed", "not completed (AF=07)"))
+    sim, _ = simulator("--ui")
+    refused = json.loads(get(ControlAPI(sim, None, webui.WebUI(sim)), "/ui/page.json").body)["buttons"]["refused"]
+    assert (refused["outcome"], refused["title"]) == ("failure:not-completed", "The bank refuses (AE=01 AF=07)")
 
 
 def test_the_screen_says_each_answer_in_the_words_of_one_table(ui):
