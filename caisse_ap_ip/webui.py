@@ -3,9 +3,11 @@
     GET /                   the page (caisse_ap_ip/web/index.html)
     GET /ui/NAME            its style sheet, script and icon (the other files of caisse_ap_ip/web)
     GET /ui/page.json       what the page is built from: the runtime settings as its form shows them (from the
-                            table of settings.py) and the keys of the server's own prompt (prompt.KEYS)
+                            table of settings.py), the keys of the server's own prompt (prompt.KEYS), what
+                            each of its buttons decides (BUTTONS) and what its screen says of an answer (SCREEN)
     GET /events             Server-Sent Events: ``hello`` and the pending list at once, then every event of
-                            ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds
+                            ``simulator.events`` (see events.py), a comment line every KEEPALIVE seconds; closed
+                            when MAX_UNSENT bytes wait for a browser that stopped reading (its page reconnects)
 
 Everything else is the control API's, which the page calls with fetch. The page
 loads without the token; the API and the stream ask for it (the stream as
@@ -16,21 +18,27 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from twisted.internet import task
+from twisted.internet.interfaces import IPushProducer
 from twisted.web import server
+from zope.interface import implementer
 
-from . import __version__, codes, options, outcomes, prompt, settings
+from . import __version__, codes, decisions, display, options, outcomes, prompt, settings
 from .cards import PAYMENT_TYPES
 
 if TYPE_CHECKING:
     from .simulator import Simulator
 
+log = logging.getLogger("caisse_ap_ip.webui")
+
 KEEPALIVE = 15.0  # seconds between comment lines, so that proxies and browsers keep an idle stream open
 RETRY_MS = 1000  # how soon a browser reconnects a stream that broke
 MAX_STREAMS = 32  # open event streams at once; a page holds one
+MAX_UNSENT = 1 << 20  # bytes a stream writes once the transport's buffer is full, before it is closed
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -48,6 +56,49 @@ PAGE_HEADERS = {
 FIRST_SETTINGS = ("outcome", "failure", "failure_type", "duration", "payment_type", "profile")
 NUMBERS = frozenset({options.non_negative_float, options.positive_float})
 
+# What the terminal's screen says of an answer. Its status (AE) gives the tone, the message and the word of the
+# transaction list ("card": the card's name follows); any other status is a failure, said as FAILURE unless its
+# complement (AF) says it otherwise: abandoned rather than refused, and why, on the line below.
+SCREEN = {
+    "statuses": {
+        codes.SUCCESS: {"tone": "ok", "title": "PAIEMENT ACCEPTE", "summary": "success", "card": True},
+        codes.ACKNOWLEDGED: {"tone": "other", "title": "OPERATION EN COURS", "summary": "acknowledged"},
+    },
+    "failure": {"tone": "fail", "title": "PAIEMENT REFUSE", "detail": ""},
+    "complements": {
+        codes.INPUT_TIMEOUT: {"title": "ABANDON", "detail": "TEMPS DEPASSE"},
+        codes.OPERATOR_ABANDON: {"title": "ABANDON"},
+        codes.FAILURE_TYPES["cardholder-abandon"]: {"title": "ABANDON"},
+        codes.FAILURE_TYPES["forbidden"]: {"detail": "OPERATION INTERDITE"},
+        codes.NOT_COMPLETED: {"detail": "TERMINAL OCCUPE"},
+    },
+}
+
+
+class Button(NamedTuple):
+    """A button of the page that decides a waiting payment: ``data-button`` in index.html."""
+
+    name: str
+    hint: str  # what its title says before what the POS gets
+    key: str | None = None  # the key of the server's prompt that decides the same: its outcome is the button's
+    outcome: str | None = None  # for a button that no key matches, in the outcome vocabulary
+
+    def decides(self) -> str:
+        return prompt.BY_KEY[self.key].outcome if self.key else self.outcome
+
+
+BUTTONS = (
+    Button("insert-cb", "Chip card: then Validate (green) as the PIN is typed", outcome="success:cbcontact"),
+    Button("contactless", "Tap a CB card: paid at once", key="c"),
+    Button("amex", "Amex chip card: then Validate (green)", key="a"),
+    Button("check", "For a check payment: the check is read", key="\r"),
+    Button("refused", "The bank refuses", key="r"),
+    Button("forbidden", "The bank forbids the card", key="f"),
+    Button("timeout", "As if nobody presented a card", key="t"),
+    Button("cancel", "Abandon", key="x"),
+    Button("validate", "Pay with the card in the reader, or else the payment type setting", key="\r"),
+)
+
 
 class WebUI:
     """The page's resources; ``ControlAPI`` hands it the requests it ``claims``."""
@@ -56,7 +107,7 @@ class WebUI:
         self.simulator = simulator
         self.token = token
         self.files = _files()
-        built = {"settings": settings_form(), "keys": keys()}
+        built = {"settings": settings_form(), "keys": keys(), "buttons": buttons(), "screen": screen()}
         self.files["/ui/page.json"] = ("application/json", json.dumps(built).encode())
         self.streams: set[EventStream] = set()
 
@@ -97,15 +148,26 @@ class WebUI:
         return hmac.compare_digest(given, token) or hmac.compare_digest(header, b"Bearer " + token)
 
 
+@implementer(IPushProducer)
 class EventStream:
-    """One open ``GET /events``: every event written as it happens, until the browser goes."""
+    """One open ``GET /events``: every event written as it happens, until the browser goes.
+
+    A browser that stops reading (a tab in the background, a phone out of reach) would have every event kept
+    for it in the transport's buffer, without end. The stream is the request's producer: the transport pauses
+    it when its buffer is full and resumes it when that drained; what the stream writes in between is counted,
+    and past MAX_UNSENT the connection is dropped, its buffer with it. The page's EventSource reconnects and
+    reads again what it missed, as after any broken connection.
+    """
 
     def __init__(self, request, simulator: Simulator):
         self.request = request
         self.reactor = simulator.reactor
+        self.unsent: int | None = None  # bytes written since the transport's buffer is full; None: it is not
+        self.dropped = False
+        request.registerProducer(self, True)
         request.setHeader("content-type", "text/event-stream; charset=utf-8")
         request.setHeader("cache-control", "no-cache")
-        request.write(f"retry: {RETRY_MS}\n\n".encode())
+        self._write(f"retry: {RETRY_MS}\n\n".encode())
         self.send("hello", {"now": self.reactor.seconds(), "version": __version__})
         self.send("pending", {"pending": simulator.decisions.briefs()})
         self._unsubscribe = simulator.events.subscribe(self.send)
@@ -115,10 +177,36 @@ class EventStream:
         request.notifyFinish().addBoth(self._finished)
 
     def send(self, kind: str, data: dict) -> None:
-        self.request.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
+        self._write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
 
     def _keep_alive(self) -> None:
-        self.request.write(b": keep-alive\n\n")
+        self._write(b": keep-alive\n\n")
+
+    def _write(self, data: bytes) -> None:
+        if self.dropped:
+            return  # until the abort reaches the request
+        self.request.write(data)
+        if self.unsent is None:
+            return
+        self.unsent += len(data)
+        if self.unsent > MAX_UNSENT:
+            self.dropped = True
+            peer = display.address(self.request.getClientAddress())
+            log.info("event stream of %s dropped: its browser stopped reading (%d bytes more than its buffer)",
+                     peer, self.unsent)  # fmt: skip
+            self.request.transport.abortConnection()  # loseConnection would wait for the buffer to drain
+
+    # IPushProducer, as the transport drives it through the request
+
+    def pauseProducing(self) -> None:
+        if self.unsent is None:
+            self.unsent = 0
+
+    def resumeProducing(self) -> None:
+        self.unsent = None
+
+    def stopProducing(self) -> None:
+        """The connection goes: ``_finished`` follows, from the request."""
 
     def _finished(self, _) -> None:
         self._unsubscribe()
@@ -150,6 +238,35 @@ def keys() -> list[dict]:
         {"key": "Enter" if key.key == "\r" else key.key, "outcome": key.outcome, "label": key.label}
         for key in prompt.KEYS
     ]
+
+
+def buttons() -> dict[str, dict]:
+    """Each deciding button of the page: its outcome, its title, and for a chip card the scheme its screen names
+    while the PIN is typed (the green key then pays with it)."""
+    found = {}
+    for button in BUTTONS:
+        outcome = button.decides()
+        card = PAYMENT_TYPES.get(outcomes.parse(outcome).payment_type or "")
+        chip = card is not None and card.read_mode == codes.CONTACT
+        title = f"{button.hint} ({answered(outcome)})"
+        found[button.name] = {"outcome": outcome, "title": title, "chip": card.scheme if chip else None}
+    return found
+
+
+def screen() -> dict:
+    """SCREEN, and what the screen says while a payment waits: what nobody's decision answers."""
+    return {**SCREEN, "timeout": answered(str(decisions.TIMED_OUT))}
+
+
+def answered(text: str) -> str:
+    """What the POS gets for an outcome, as the page's titles say it: 'AE=01 AF=04', 'AE=10 CC=00B CI=2'."""
+    outcome = outcomes.parse(text)
+    if outcome.kind in outcomes.FAILING:
+        return f"AE={codes.FAILURE} AF={outcome.code}"
+    if outcome.kind != "success":
+        return outcome.describe()
+    card = PAYMENT_TYPES.get(outcome.payment_type or "")
+    return f"AE={codes.SUCCESS} CC={card.application} CI={card.read_mode}" if card else f"AE={codes.SUCCESS}"
 
 
 def _rank(name: str) -> int:

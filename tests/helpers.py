@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime
@@ -451,6 +452,14 @@ def page_errors(tab):
         tab.remove_listener("pageerror", failed)
         tab.remove_listener("console", logged)
     assert not errors, errors
+
+
+@contextmanager
+def history_read(tab):
+    """Around what loads the page: ends once the page has read the journal's history, so that a transaction
+    journaled from then on is one the page announces on its screen (one journaled before is history: listed)."""
+    with tab.expect_response(lambda response: urllib.parse.urlsplit(response.url).path == "/journal"):
+        yield
 
 
 class Payment:

@@ -11,10 +11,22 @@ Set CAISSE_SCREENSHOT=DIR to write the README's screenshots there (docs/ for the
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 import pytest
-from helpers import LAPTOP, PHONE, WAIT, Payment, ServerProcess, call, chromium, page_errors, skip_without_browser
+from helpers import (
+    LAPTOP,
+    PHONE,
+    WAIT,
+    Payment,
+    ServerProcess,
+    call,
+    chromium,
+    history_read,
+    page_errors,
+    skip_without_browser,
+)
 
 skip_without_browser()
 
@@ -51,7 +63,8 @@ def page(tab, server):
         pass  # a test that failed half-way left a POS waiting: it must not be the next test's payment
     assert call(server, "POST", "/reset")[0] == 200
     with page_errors(tab):  # the page's script never fails, nor any of its requests
-        tab.goto(server.ui_url)
+        with history_read(tab):
+            tab.goto(server.ui_url)
         expect(tab.locator("#link")).to_have_text("live")
         yield tab
 
@@ -131,6 +144,31 @@ def test_a_decision_by_the_api_shows_on_the_open_page(page, server):
     expect(screen(page)).to_contain_text("PAIEMENT REFUSE")
     expect(page.locator("#screen-note")).to_have_text("Decided by a test: failure:04.")
     expect(button(page, "Refused")).to_be_disabled()
+
+
+def test_what_a_button_decides_and_what_the_screen_says_are_those_of_page_json(page, server):
+    """Changed in /ui/page.json (here on its way to the page), changed on the page: the page has no copy."""
+
+    def changed(route):
+        built = route.fetch().json()
+        built["buttons"]["refused"] = {"outcome": "failure:forbidden", "title": "changed", "chip": None}
+        built["screen"]["complements"]["05"] = {"title": "CARTE INTERDITE", "detail": "VOIR LA BANQUE"}
+        route.fulfill(json=built)
+
+    page.route("**/ui/page.json", changed)
+    try:
+        with history_read(page):
+            page.reload()
+        expect(page.locator("#link")).to_have_text("live")
+        expect(button(page, "Refused")).to_have_attribute("title", "changed")
+        payment = Payment(server.port, "5.55")
+        expect(screen(page)).to_contain_text("5,55 EUR")
+        button(page, "Refused").click()
+        assert payment.answer()["AF"] == "05"
+        expect(screen(page)).to_contain_text("CARTE INTERDITE")
+        expect(screen(page)).to_contain_text("VOIR LA BANQUE")
+    finally:
+        page.unroute("**/ui/page.json")
 
 
 def test_a_setting_changed_on_the_page_applies_to_the_next_payment(page, server):
@@ -239,6 +277,42 @@ def test_several_terminals_one_selector(browser, locked):
         context.close()
 
 
+def paid(server, terminal: int, amount: str, token: str) -> None:
+    """A payment on a terminal (1, 2 ...), answered by the outcome queued for it: the queue comes before ask."""
+    assert call(server, "POST", f"/outcomes?terminal={terminal}", {"outcomes": ["success"]}, token=token)[0] == 200
+    assert Payment(server.ports[terminal - 1], amount).answer()["AE"] == "10"
+
+
+def test_a_journal_read_under_way_when_another_terminal_is_chosen_is_dropped(browser, locked):
+    """The first terminal's journal read, held until the second terminal is chosen, must neither list its rows
+    under the second nor hide the second's: the journal's ids are shared by every terminal, the first's newer."""
+    paid(locked, 2, "2.46", "s3cret")
+    paid(locked, 1, "1.35", "s3cret")
+    held = []
+
+    def first_terminals_journal(url: str) -> bool:
+        parsed = urllib.parse.urlsplit(url)
+        return parsed.path == "/journal" and urllib.parse.parse_qs(parsed.query).get("terminal") == ["1"]
+
+    context = browser.new_context(viewport=LAPTOP)
+    context.add_init_script("sessionStorage.setItem('caisse-ap-ip.token', 's3cret')")
+    try:
+        page = context.new_page()
+        page.route(first_terminals_journal, lambda route: held.append(route))  # answered once the second is shown
+        with page_errors(page):
+            with page.expect_request(lambda request: first_terminals_journal(request.url)):
+                page.goto(locked.ui_url)
+            page.get_by_role("combobox", name="Terminal", exact=True).select_option("2")
+            expect(screen(page)).to_contain_text("TERMINAL 2")
+            assert len(held) == 1, held  # the first terminal's read was under way when the second was chosen
+            held[0].continue_()
+            rows = page.get_by_role("list", name="Transactions").get_by_role("listitem")
+            expect(rows.filter(has_text="debit 2.46 EUR")).to_have_count(1)  # after the held read: reads queue
+            expect(rows.filter(has_text="debit 1.35 EUR")).to_have_count(0)
+    finally:
+        context.close()
+
+
 def test_screenshots_of_the_page(browser, server, tmp_path):
     """A laptop and a phone, a payment waiting and one done; into CAISSE_SCREENSHOT (docs/) when set."""
     folder = Path(os.environ.get("CAISSE_SCREENSHOT") or tmp_path)
@@ -247,7 +321,8 @@ def test_screenshots_of_the_page(browser, server, tmp_path):
     context = browser.new_context(viewport=LAPTOP)
     try:
         page = context.new_page()
-        page.goto(server.ui_url)
+        with history_read(page):
+            page.goto(server.ui_url)
         expect(screen(page)).to_contain_text("112,45 EUR")
         button(page, "Contactless").click()
         done.answer()

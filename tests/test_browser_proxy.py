@@ -10,8 +10,10 @@ expect, never with a clock.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -22,6 +24,7 @@ from helpers import (
     answering,
     call,
     chromium,
+    history_read,
     page_errors,
     read_until_closed,
     receive_pieces,
@@ -113,7 +116,8 @@ def page(tab, server, terminal):
     terminal.behaviour = None
     assert call(server, "POST", "/reset")[0] == 200
     with page_errors(tab):
-        tab.goto(server.ui_url)
+        with history_read(tab):
+            tab.goto(server.ui_url)
         expect(tab.locator("#link")).to_have_text("live")
         yield tab
 
@@ -194,3 +198,43 @@ def test_a_fault_on_the_way_shows_the_terminals_own_answer_beside_what_the_pos_g
 def record(region, tag: str):
     """The row of a tag in a table of records."""
     return region.get_by_role("row").filter(has=region.page.get_by_role("cell", name=tag, exact=True))
+
+
+def test_the_ticket_pane_never_shows_the_simulators_ticket_as_the_real_terminals(page, server, terminal):
+    """The simulator's answer in place of the terminal's left the simulator a ticket (GET /ticket) that no
+    terminal printed: the pane says so rather than show it, and shows it under no later payment either."""
+    assert call(server, "POST", "/outcomes", {"outcomes": ["failure:refused"]})[0] == 200
+    terminal.behaviour = answering([ANSWER])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as pos:
+        pos.sendall(REQUEST)
+        assert read_until_closed(pos).endswith(b"AE00201AF00204")
+    assert "DEBIT REFUSE" in call(server, "GET", "/ticket")[1]["ticket"]  # the simulator's, for its answer
+    note = page.locator("#no-ticket")
+    expect(note).to_contain_text("An outcome on the way (failure:04) changed what the POS got")
+    expect(note).to_contain_text("the real terminal said PAIEMENT ACCEPTE")
+    expect(page.get_by_label("Ticket of the last payment")).to_be_hidden()
+    assert pay_through(server, terminal) == PIECES  # the terminal's answer, as it came
+    expect(transactions(page)).to_have_count(2)
+    expect(note).to_have_text("The real terminal prints its own tickets: one it sends the POS is in its answer's tags.")
+    expect(page.get_by_label("Ticket of the last payment")).to_be_hidden()
+
+
+def test_screenshot_of_a_proxied_transaction(browser, server, terminal, tmp_path):
+    """A proxied payment opened to its segments, for README's "Between a POS and a real terminal"; into
+    CAISSE_SCREENSHOT (docs/) when set."""
+    folder = Path(os.environ.get("CAISSE_SCREENSHOT") or tmp_path)
+    assert call(server, "POST", "/reset")[0] == 200
+    context = browser.new_context(viewport=LAPTOP)
+    try:
+        page = context.new_page()
+        with history_read(page):
+            page.goto(server.ui_url)
+        assert pay_through(server, terminal) == PIECES
+        row = transactions(page).first
+        row.locator("summary").click()
+        segments = row.get_by_role("table", name="Segments")
+        expect(segments.get_by_role("row").last).to_contain_text("closed by the terminal")
+        page.screenshot(path=folder / "virtual-terminal-proxy.png", full_page=True)
+    finally:
+        context.close()
+    assert (folder / "virtual-terminal-proxy.png").stat().st_size > 10_000

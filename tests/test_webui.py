@@ -5,6 +5,7 @@ contract from a real server process.
 """
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -14,11 +15,14 @@ from importlib import resources
 
 import pytest
 from helpers import SERVER_SCRIPT, WAIT
-from twisted.internet import task
+from twisted.internet import error, task
+from twisted.internet.testing import StringTransport
+from twisted.python import failure
+from twisted.web import server
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from caisse_ap_ip import settings, webui
+from caisse_ap_ip import codes, prompt, settings, webui
 from caisse_ap_ip.control import ControlAPI
 from caisse_ap_ip.simulator import Simulator
 
@@ -28,10 +32,23 @@ def simulator(*argv: str):
     return Simulator.from_argv(["-d", "0", *argv], clock), clock
 
 
-def get(api, path: str, **headers) -> DummyRequest:
+class Request(DummyRequest):
+    """DummyRequest, keeping the push producer an event stream registers (DummyRequest pulls it in a loop)."""
+
+    producer = None
+
+    def registerProducer(self, producer, streaming):
+        assert streaming and self.producer is None
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+
+def get(api, path: str, **headers) -> Request:
     """A GET through the control API as twisted.web hands it over; the answer's bytes in ``body``."""
     base, _, query = path.partition("?")
-    request = DummyRequest(base.lstrip("/").split("/"))
+    request = Request(base.lstrip("/").split("/"))
     request.path = base.encode()
     request.uri = path.encode()
     request.args = {
@@ -84,6 +101,44 @@ def test_the_page_takes_the_prompts_keys(ui):
     assert [row["name"] for row in built["settings"]] == [row["name"] for row in webui.settings_form()]
 
 
+def test_the_buttons_decide_as_the_prompts_keys_and_their_titles_say_what_the_pos_gets(ui):
+    api, _, _ = ui
+    built = json.loads(get(api, "/ui/page.json").body)
+    named = re.findall(r'data-button="([^"]+)"', (resources.files("caisse_ap_ip") / "web" / "index.html").read_text())
+    assert sorted(named) == sorted(built["buttons"])  # every button of the page, once
+    keys = {"contactless": "c", "amex": "a", "check": "\r", "refused": "r", "forbidden": "f", "timeout": "t",
+            "cancel": "x", "validate": "\r"}  # fmt: skip
+    by_key = {name: prompt.BY_KEY[key].outcome for name, key in keys.items()}
+    assert {name: built["buttons"][name]["outcome"] for name in keys} == by_key
+    assert built["buttons"]["refused"]["title"] == "The bank refuses (AE=01 AF=04)"
+    assert built["buttons"]["contactless"]["title"] == "Tap a CB card: paid at once (AE=10 CC=00B CI=2)"
+    chips = {name: button["chip"] for name, button in built["buttons"].items() if button["chip"]}
+    assert chips == {"insert-cb": "CARTE BANCAIRE", "amex": "AMERICAN EXPRESS"}  # the green key pays with them
+    assert built["screen"]["timeout"] == "AE=01 AF=08"  # what nobody's decision answers (--ask-timeout)
+
+
+def test_a_key_of_the_prompt_changed_changes_the_button_that_decides_as_it(monkeypatch):
+    monkeypatch.setitem(prompt.BY_KEY, "r", prompt.Key("r", "failure:not-completed", "not completed (AF=07)"))
+    sim, _ = simulator("--ui")
+    refused = json.loads(get(ControlAPI(sim, None, webui.WebUI(sim)), "/ui/page.json").body)["buttons"]["refused"]
+    assert (refused["outcome"], refused["title"]) == ("failure:not-completed", "The bank refuses (AE=01 AF=07)")
+
+
+def test_the_screen_says_each_answer_in_the_words_of_one_table(ui):
+    api, _, _ = ui
+    told = json.loads(get(api, "/ui/page.json").body)["screen"]
+    assert told["statuses"][codes.SUCCESS]["title"] == "PAIEMENT ACCEPTE"
+    assert told["complements"][codes.INPUT_TIMEOUT] == {"title": "ABANDON", "detail": "TEMPS DEPASSE"}
+    assert told["complements"][codes.FAILURE_TYPES["cardholder-abandon"]]["title"] == "ABANDON"
+    assert set(told["complements"]) <= set(codes.STATUS_COMPLEMENTS)
+    words = {told["failure"]["title"], *(status["title"] for status in told["statuses"].values())}
+    words |= {text for complement in told["complements"].values() for text in complement.values()}
+    web = resources.files("caisse_ap_ip") / "web"
+    script, page = (web / "app.js").read_text(), (web / "index.html").read_text()
+    assert [word for word in words if word in script + page] == []  # the page's files say none of them themselves
+    assert re.findall(r"\b(?:AE|AF)=\d|\"(?:success|failure)[\":]", script) == []  # nor a code, nor an outcome
+
+
 def test_the_settings_form_has_every_runtime_setting_once_the_usual_ones_first():
     form = webui.settings_form()
     assert sorted(row["name"] for row in form) == sorted(settings.RUNTIME)
@@ -108,7 +163,7 @@ def test_the_settings_name_the_real_terminal_behind_a_proxy_for_the_page_to_show
     assert json.loads(get(api, "/settings?terminal=1").body)["proxy"] == shown
 
 
-def events_of(request: DummyRequest) -> list[tuple[str, dict]]:
+def events_of(request: Request) -> list[tuple[str, dict]]:
     """The events a stream wrote so far, as (kind, data)."""
     found = []
     for block in b"".join(request.written).decode().split("\n\n"):
@@ -164,6 +219,65 @@ def test_open_streams_are_bounded(ui, monkeypatch):
     assert not get(api, "/events").done and not get(api, "/events").done
     refused = get(api, "/events")
     assert refused.responseCode == 503 and "2 event streams" in json.loads(refused.body)["error"]
+
+
+class Stalled(StringTransport):
+    """The connection of a browser that stopped reading (a background tab, a phone out of reach): past
+    ``BUFFER`` bytes it pauses its producer, as Twisted's TCP transports do, and it drains only when told."""
+
+    BUFFER = 65536  # abstract.FileDescriptor.bufferSize
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.aborted = clock, False
+        self.unsent = None  # bytes written since it paused its producer; None: not paused
+
+    def write(self, data):
+        assert not self.aborted, "written after the abort"
+        super().write(data)
+        if self.unsent is not None:
+            self.unsent += len(data)
+        elif len(self.value()) > self.BUFFER:
+            self.unsent = 0
+            self.producer.pauseProducing()
+
+    def writeSequence(self, data):
+        self.write(b"".join(data))
+
+    def drain(self):
+        self.clear()
+        self.unsent = None
+        self.producer.resumeProducing()
+
+    def abortConnection(self):
+        self.aborted = True
+        self.clock.callLater(0, self.protocol.connectionLost, failure.Failure(error.ConnectionAborted()))
+
+
+def test_a_stream_whose_browser_stopped_reading_is_closed_before_it_holds_much(ui):
+    api, sim, clock = ui
+    channel = server.Site(api, reactor=clock).buildProtocol(None)
+    transport = Stalled(clock)
+    transport.protocol = channel
+    channel.makeConnection(transport)
+    channel.dataReceived(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")
+    assert b"event: hello" in transport.value() and len(api.ui.streams) == 1
+
+    def publish_until(unsent: int):
+        """Events of about 1 kB until ``unsent`` bytes wait on top of the full buffer."""
+        while not transport.aborted and (transport.unsent or 0) < unsent:
+            sim.events.publish("queue", terminal="1", padding="x" * 1000)
+
+    publish_until(webui.MAX_UNSENT - 2000)
+    transport.drain()  # it read after all: what waits starts again from nothing
+    publish_until(webui.MAX_UNSENT - 2000)
+    assert not transport.aborted
+    publish_until(2 * webui.MAX_UNSENT)  # it stopped reading for good
+    assert transport.aborted and transport.unsent < 1.05 * webui.MAX_UNSENT  # closed at the limit
+    subscribers = len(sim.events._subscribers)
+    clock.advance(0)  # the abort reaches the channel, the request, then the stream
+    assert not api.ui.streams and len(sim.events._subscribers) == subscribers - 1
+    clock.advance(webui.KEEPALIVE)  # nothing is written to it any more (Stalled asserts it)
 
 
 def test_ui_prints_the_page_address_after_the_listening_lines():

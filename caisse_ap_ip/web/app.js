@@ -9,24 +9,25 @@ const TOKEN_KEY = "caisse-ap-ip.token";
 const RESULT_SECONDS = 15; // how long the screen shows a result before going back to idle
 const JOURNAL_ROWS = 200; // rows kept on the page, newest first
 const CHANGED = "An outcome changed the terminal's answer on its way: a marked record is not in the other one.";
-const DECISIONS = {
-  validate: "success", // the configured payment type
-  cancel: "failure:abandon", // AF=11, the red key
-};
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   terminals: [],
   terminal: null, // the name of the terminal shown
+  shown: 0, // how many times another terminal was chosen: an answer about one shown before is dropped
   pending: [], // every terminal's, oldest first
   chip: null, // a chip card inserted, waiting for the green key: {id, outcome, scheme}
   awaiting: null, // a decision sent, its journal row not yet seen
   result: null, // {verdict, amount, at}
   lastId: 0, // the newest journal row shown
+  newest: null, // the newest payment's journal row
+  ticket: null, // the terminal's ticket of its last payment (GET /ticket)
   journalLoaded: false,
   journalRead: Promise.resolve(), // one read of the journal at a time, so that each row is taken once
   form: [], // the settings of /ui/page.json
   keys: [], // the server prompt's keys, taken by the page too
+  buttons: {}, // data-button name -> {outcome, title, chip: the scheme of a chip card, which the green key pays}
+  screen: null, // what the screen says of an answer, by its AE and AF (webui.SCREEN)
   skew: 0, // this browser's clock minus the server's, in seconds
   source: null,
   merchant: "",
@@ -78,6 +79,14 @@ async function api(method, path, body) {
   const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   if (!response.ok) throw new ApiError(response.status, data.error || `HTTP ${response.status}`);
   return data;
+}
+
+async function aboutShown(method, path, body) {
+  // the API's answer about the terminal shown; null when another was chosen while it came (ids, settings, the
+  // queue and the ticket are that one's: listed, they would stand for the new one's, or hide its rows)
+  const shown = state.shown;
+  const data = await api(method, forTerminal(path), body);
+  return shown === state.shown ? data : null;
 }
 
 // -- the token, asked once per tab
@@ -174,19 +183,17 @@ function records(list) {
 }
 
 function verdict(row) {
-  const answer = records(row.answer_records);
-  const status = answer.AE && answer.AE.value;
-  const complement = answer.AF ? answer.AF.value.slice(0, 2) : "";
+  // what the screen and the list say of an answer, in the words of /ui/page.json's "screen"
   if (!row.answer) return { tone: "other", title: "SANS REPONSE", detail: row.outcome, summary: row.outcome };
-  if (status === "10") {
-    const card = answer.CC ? answer.CC.meaning : "";
-    return { tone: "ok", title: "PAIEMENT ACCEPTE", detail: card, summary: `success ${card}`.trim() };
+  const answer = records(row.answer_records);
+  const status = state.screen.statuses[answer.AE && answer.AE.value];
+  if (status) {
+    const card = status.card && answer.CC ? answer.CC.meaning : "";
+    return { tone: status.tone, title: status.title, detail: card, summary: `${status.summary} ${card}`.trim() };
   }
-  if (status === "11") return { tone: "other", title: "OPERATION EN COURS", detail: "", summary: "acknowledged" };
-  const reason = answer.AF ? `${answer.AF.meaning} (AF=${complement})` : "no reason";
-  const detail = { "08": "TEMPS DEPASSE", "05": "OPERATION INTERDITE", "07": "TERMINAL OCCUPE" }[complement] || "";
-  const title = ["11", "06", "08"].includes(complement) ? "ABANDON" : "PAIEMENT REFUSE";
-  return { tone: "fail", title, detail, summary: reason };
+  const complement = answer.AF ? answer.AF.value.slice(0, 2) : ""; // what follows the code: CB2A sub-fields
+  const { tone, title, detail } = { ...state.screen.failure, ...state.screen.complements[complement] };
+  return { tone, title, detail, summary: answer.AF ? `${answer.AF.meaning} (AF=${complement})` : "no reason" };
 }
 
 function screenOf(now) {
@@ -247,7 +254,7 @@ function renderKeys(current, now) {
   $("key-validate").toggleAttribute("data-armed", Boolean(state.chip));
   $("key-correct").disabled = !state.chip && !state.result && !state.awaiting;
   const left = current ? Math.max(0, Math.ceil(current.deadline - (now - state.skew))) : null;
-  setText("screen-countdown", current ? `No decision: AF=08 in ${left} s.` : "");
+  setText("screen-countdown", current ? `No decision: ${state.screen.timeout} in ${left} s.` : "");
   const chip = "Validate (green) pays with the card in the reader; Correction (yellow) takes it back.";
   if (current && state.chip) note(chip);
   else if (current) note(`POS ${current.pos ?? "?"} at ${current.peer} is waiting for the customer.`);
@@ -274,15 +281,18 @@ async function decide(outcome) {
   render();
 }
 
-function present(button) {
+function press(name) {
   const current = currentPending();
-  if (!current) return;
-  if (button.hasAttribute("data-chip")) {
-    state.chip = { id: current.id, outcome: button.dataset.card, scheme: button.dataset.scheme };
+  const button = state.buttons[name];
+  if (!current || !button) return;
+  if (name === "validate" && state.chip) {
+    decide(state.chip.outcome); // the card in the reader
+  } else if (button.chip) {
+    state.chip = { id: current.id, outcome: button.outcome, scheme: button.chip }; // the PIN, then the green key
     render();
     $("key-validate").focus();
   } else {
-    decide(button.dataset.card);
+    decide(button.outcome);
   }
 }
 
@@ -298,14 +308,9 @@ function shortcut(event) {
 
 function wireKeys() {
   document.addEventListener("keydown", shortcut);
-  for (const button of document.querySelectorAll("[data-card]")) {
-    button.addEventListener("click", () => present(button));
+  for (const button of document.querySelectorAll("[data-button]")) {
+    button.addEventListener("click", () => press(button.dataset.button));
   }
-  for (const button of document.querySelectorAll("[data-decision]")) {
-    button.addEventListener("click", () => decide(button.dataset.decision));
-  }
-  $("key-cancel").addEventListener("click", () => decide(DECISIONS.cancel));
-  $("key-validate").addEventListener("click", () => decide(state.chip ? state.chip.outcome : DECISIONS.validate));
   $("key-correct").addEventListener("click", () => {
     if (state.chip) state.chip = null;
     else state.result = state.awaiting = null; // back to idle: the screen forgets, the POS is not told
@@ -324,16 +329,19 @@ async function readJournal() {
   const first = !state.journalLoaded; // the history: listed, not announced on the screen
   state.journalLoaded = true;
   const path = first ? "/journal?last=50" : `/journal?after=${state.lastId}`;
-  const { transactions } = await api("GET", forTerminal(path));
+  const read = await aboutShown("GET", path);
+  if (!read) return; // the terminal chosen since reads its own
+  const { transactions } = read;
   for (const row of transactions) {
     if (row.id <= state.lastId) continue;
     state.lastId = row.id;
     $("journal").prepend(journalRow(row));
+    if (records(row.request_records).CB) state.newest = row;
     if (!first) noticed(row);
   }
   while ($("journal").children.length > JOURNAL_ROWS) $("journal").lastElementChild.remove();
   $("journal-empty").hidden = $("journal").children.length > 0;
-  if (transactions.length) loadTicket();
+  if (transactions.length) loadTicket().catch(failed);
   render();
 }
 
@@ -464,10 +472,29 @@ function clock(epoch, precise = false) {
 // -- the ticket
 
 async function loadTicket() {
-  const { ticket } = await api("GET", forTerminal("/ticket"));
+  const read = await aboutShown("GET", "/ticket");
+  if (!read) return;
+  state.ticket = read.ticket;
+  showTicket();
+}
+
+function showTicket() {
+  // behind --proxy the real terminal prints: the simulator's ticket, of an answer it gave the POS in the
+  // terminal's place, would pass for one that no terminal printed
+  const ticket = state.proxy ? null : state.ticket;
   $("ticket").textContent = ticket || "";
   $("ticket").hidden = !ticket;
   $("no-ticket").hidden = Boolean(ticket);
+  const none = "No ticket yet: the last payment's ticket appears here.";
+  $("no-ticket").textContent = state.proxy ? proxiedTicket() : none;
+}
+
+function proxiedTicket() {
+  const own = "The real terminal prints its own tickets: one it sends the POS is in its answer's tags.";
+  const said = state.newest && terminalSaid(state.newest);
+  if (!said) return own;
+  const changed = `An outcome on the way (${state.newest.outcome}) changed what the POS got`;
+  return `${changed}; the real terminal said ${verdict(said).title}. ${own} The simulator's are not shown.`;
 }
 
 // -- settings and the queue
@@ -477,6 +504,11 @@ async function loadPage() {
   const built = await response.json();
   state.form = built.settings;
   state.keys = built.keys;
+  state.buttons = built.buttons;
+  state.screen = built.screen;
+  for (const button of document.querySelectorAll("[data-button]")) {
+    button.title = state.buttons[button.dataset.button].title; // what the POS gets
+  }
   $("shortcuts").textContent = `Keys: ${state.keys.map(({ key, label }) => `${key} ${label}`).join(" · ")}`;
   for (const row of state.form) {
     $(row.first ? "settings-first" : "settings-more").append(field(row));
@@ -519,7 +551,9 @@ async function changeSetting(row, control) {
   const status = $("settings-status");
   const value = valueOf(row, control);
   try {
-    showSettings(await api("PATCH", forTerminal("/settings"), { [row.name]: value }));
+    const saved = await aboutShown("PATCH", "/settings", { [row.name]: value });
+    if (!saved) return; // saved on the terminal shown before
+    showSettings(saved);
     control.parentElement.removeAttribute("data-error");
     status.className = "status";
     status.textContent = `Saved: ${row.name} ${typeof value === "boolean" ? (value ? "on" : "off") : value}`;
@@ -532,15 +566,14 @@ async function changeSetting(row, control) {
 }
 
 async function loadSettings(all = false) {
-  showSettings(await api("GET", forTerminal("/settings")), all);
+  const values = await aboutShown("GET", "/settings");
+  if (values) showSettings(values, all);
 }
 
 function showSettings(values, all = false) {
   state.merchant = values.merchant_name || "";
   state.proxy = values.proxy || null;
-  $("no-ticket").textContent = state.proxy
-    ? "The real terminal prints its own tickets: one it sends the POS is in its answer's tags."
-    : "No ticket yet: the last payment's ticket appears here.";
+  showTicket();
   for (const row of state.form) {
     const control = $(`setting-${row.name}`);
     const typing = control === document.activeElement && control.type === "text" && !all;
@@ -553,7 +586,8 @@ function showSettings(values, all = false) {
 }
 
 async function loadQueue() {
-  showQueue(await api("GET", forTerminal("/outcomes")));
+  const queue = await aboutShown("GET", "/outcomes");
+  if (queue) showQueue(queue);
 }
 
 function showQueue({ queued }) {
@@ -565,7 +599,9 @@ function wireQueue() {
   const status = $("queue-status");
   const run = async (method, body) => {
     try {
-      showQueue(await api(method, forTerminal("/outcomes"), body));
+      const queue = await aboutShown(method, "/outcomes", body);
+      if (!queue) return false; // done on the terminal shown before
+      showQueue(queue);
       status.className = "status";
       status.textContent = method === "POST" ? `Queued: ${body.outcomes[0]}` : "Queue cleared";
       return true;
@@ -598,7 +634,8 @@ function showTerminals() {
 
 function chooseTerminal(name) {
   state.terminal = name;
-  state.chip = state.awaiting = state.result = null;
+  state.shown += 1; // what is still coming about the terminal shown before is dropped
+  state.chip = state.awaiting = state.result = state.newest = state.ticket = null;
   state.lastId = 0;
   state.journalLoaded = false;
   $("journal").replaceChildren();
@@ -629,6 +666,7 @@ async function main() {
   $("settings").addEventListener("submit", (event) => event.preventDefault());
   await loadPage();
   render();
+  showTicket();
   setInterval(render, 1000); // the clock, the countdown of a pending payment, a result going back to idle
   await start();
 }
