@@ -26,17 +26,23 @@ ESC = "\x1b"
 class Key(NamedTuple):
     key: str
     outcome: str  # in the outcome vocabulary
-    label: str
+    words: str
+
+    @property
+    def label(self) -> str:
+        """'refused (AF=04)': the words, and the AF a failure answers, read from the outcome."""
+        code = outcomes.parse(self.outcome).code
+        return f"{self.words} (AF={code})" if code else self.words
 
 
 KEYS = (
     Key("\r", "success", "approve"),
     Key("c", "success:cbcontactless", "contactless"),
     Key("a", "success:amexcontact", "Amex"),
-    Key("r", "failure:refused", "refused (AF=04)"),
-    Key("f", "failure:forbidden", "forbidden (AF=05)"),
-    Key("x", "failure:abandon", "abandon (AF=11)"),
-    Key("t", "failure:timeout", "time-out (AF=08)"),
+    Key("r", "failure:refused", "refused"),
+    Key("f", "failure:forbidden", "forbidden"),
+    Key("x", "failure:abandon", "abandon"),
+    Key("t", "failure:timeout", "time-out"),
     Key("s", "silent", "silent"),
 )
 BY_KEY = {key.key: key for key in KEYS} | {"\n": KEYS[0]}  # Enter is CR or LF, as the terminal sends it
