@@ -142,7 +142,7 @@ def test_a_decision_by_the_api_shows_on_the_open_page(page, server):
     assert status == 200 and body["decided"]["amount"] == "15.00 EUR"
     assert payment.answer()["AF"] == "04"
     expect(screen(page)).to_contain_text("PAIEMENT REFUSE")
-    expect(page.locator("#screen-note")).to_have_text("Decided by a test: failure:04.")
+    expect(page.locator("#screen-note")).to_contain_text("failure:04 (asked, decided by a test)")
     expect(button(page, "Refused")).to_be_disabled()
 
 
@@ -191,12 +191,17 @@ def test_a_bad_setting_is_refused_on_the_page_and_the_field_shows_the_value_in_f
 
 
 def test_the_queue_of_next_outcomes_from_the_page(page, server):
+    Payment(server.port, "3.00")  # decided silent: its POS waits until its own time-out, in its thread
+    expect(screen(page)).to_contain_text("3,00 EUR")
+    page.keyboard.press("s")  # the prompt's key for silent, on the page
+    expect(page.locator("#screen-note")).to_contain_text("silent (asked, decided by web)")
     page.get_by_label("Outcome", exact=True).fill("failure:forbidden")
     button(page, "Queue").click()
     expect(page.get_by_role("list", name="Next outcomes")).to_have_text("failure:05")  # as the API says it
     assert call(server, "GET", "/outcomes")[1]["queued"] == ["failure:05"]
     assert Payment(server.port, "4.00").answer()["AF"] == "05"  # the queue comes before ask
     expect(page.get_by_role("list", name="Next outcomes").get_by_role("listitem")).to_have_count(0)
+    expect(page.locator("#screen-note")).to_contain_text(": failure:05.")  # this result's, not the silent one's
 
 
 def test_the_transaction_list_shows_each_payment_with_its_decoded_tags(page, server):

@@ -352,6 +352,7 @@ function noticed(row) {
   const amount = frenchAmount(request.CB.meaning);
   const proxied = row.proxy && row.proxy.terminal; // the screen says the real terminal answered, and what it said
   state.result = { verdict: verdict(row), amount, at: Date.now() / 1000, proxied, said: terminalSaid(row) };
+  note(`Transaction #${row.id}: ${row.outcome}.`); // what this result came from, not what an earlier one did
 }
 
 function terminalSaid(row) {
