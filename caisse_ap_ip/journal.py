@@ -270,9 +270,13 @@ def _records(frame: bytes | None) -> list | None:
 
 def read(path: str | Path, last: int | None = None) -> list[dict]:
     """Entries of a journal file, read directly (for the command line, not inside a reactor)."""
-    if not Path(path).exists():
+    path = Path(path)
+    if not path.exists():
         raise FileNotFoundError("no such file")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # with no write-ahead log beside it, no server has the file open: read it as it is, leaving nothing behind
+    # (a read-only connection would create -wal and -shm files that only a writer may remove)
+    unused = not path.with_name(path.name + "-wal").exists()
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if unused else ""), uri=True)
     try:
         return [_entry(row) for row in _select(db, last, None, 0)]
     finally:

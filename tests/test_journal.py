@@ -77,6 +77,7 @@ def test_a_file_journal_survives_kill_9_and_is_shown(tmp_path):
         read_answers(sock)
     restarted.stop()
     assert json.loads(show(path, "--last", "1", "--json").stdout)["id"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.db"]  # reading it left nothing beside it
 
 
 def test_every_kind_of_request_is_journaled(tmp_path):
