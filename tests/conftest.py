@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import ServerProcess
+from helpers import LAPTOP, ServerProcess, chromium
 from hypothesis import HealthCheck, settings
 
 # examples are judged by what they find, not by how fast a shared machine runs them
@@ -34,3 +34,18 @@ def terminal_server():
 @pytest.fixture
 def fast_server(terminal_server) -> ServerProcess:
     return terminal_server("-d", "0")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per browser-test module (which skips without them)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def tab(browser):
+    """A laptop-sized tab, kept for the module; tests load the page in it afresh."""
+    context = browser.new_context(viewport=LAPTOP)
+    yield context.new_page()
+    context.close()

@@ -431,6 +431,24 @@ def chromium():
 
 
 @contextmanager
+def fresh_page(tab, server):
+    """The page loaded afresh on a reset server, its event stream live; the page's script never fails, nor any
+    of its requests, while the block runs."""
+    from playwright.sync_api import expect
+
+    assert call(server, "POST", "/reset")[0] == 200
+    with page_errors(tab):
+        with history_read(tab):
+            tab.goto(server.ui_url)
+        expect(tab.locator("#link")).to_have_text("live")
+        yield
+
+
+def screen(page):
+    return page.get_by_role("status", name="Terminal screen")
+
+
+@contextmanager
 def page_errors(tab):
     """Fails the block if the page's script threw or one of its requests failed (a value the API refused, which
     the page shows to the person, is not a failure)."""

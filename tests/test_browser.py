@@ -22,9 +22,10 @@ from helpers import (
     Payment,
     ServerProcess,
     call,
-    chromium,
+    fresh_page,
     history_read,
     page_errors,
+    screen,
     skip_without_browser,
 )
 
@@ -37,23 +38,10 @@ expect.set_options(timeout=WAIT * 1000)
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def server():
     process = ServerProcess("--ui", "-d", "0", "--outcome", "ask", "--ask-timeout", "30", "--no-prompt")
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def tab(browser):
-    context = browser.new_context(viewport=LAPTOP)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture
@@ -61,16 +49,8 @@ def page(tab, server):
     """The page, loaded afresh on a reset terminal, its event stream open."""
     while call(server, "POST", "/pending/oldest", {"outcome": "failure:abandon", "by": "cleanup"})[0] == 200:
         pass  # a test that failed half-way left a POS waiting: it must not be the next test's payment
-    assert call(server, "POST", "/reset")[0] == 200
-    with page_errors(tab):  # the page's script never fails, nor any of its requests
-        with history_read(tab):
-            tab.goto(server.ui_url)
-        expect(tab.locator("#link")).to_have_text("live")
+    with fresh_page(tab, server):
         yield tab
-
-
-def screen(page):
-    return page.get_by_role("status", name="Terminal screen")
 
 
 def button(page, name: str):

@@ -23,11 +23,11 @@ from helpers import (
     ServerProcess,
     answering,
     call,
-    chromium,
+    fresh_page,
     history_read,
-    page_errors,
     read_until_closed,
     receive_pieces,
+    screen,
     scripted_terminal,
     skip_without_browser,
     split,
@@ -97,33 +97,12 @@ def server(terminal):
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def tab(browser):
-    context = browser.new_context(viewport=LAPTOP)
-    yield context.new_page()
-    context.close()
-
-
 @pytest.fixture
 def page(tab, server, terminal):
     """The page, loaded afresh on a reset proxy (empty journal and queue), its event stream open."""
     terminal.behaviour = None
-    assert call(server, "POST", "/reset")[0] == 200
-    with page_errors(tab):
-        with history_read(tab):
-            tab.goto(server.ui_url)
-        expect(tab.locator("#link")).to_have_text("live")
+    with fresh_page(tab, server):
         yield tab
-
-
-def screen(page):
-    return page.get_by_role("status", name="Terminal screen")
 
 
 def transactions(page):
