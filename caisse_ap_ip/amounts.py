@@ -67,12 +67,17 @@ def encode_amount(units: int) -> str:
     return f"{units:02d}"
 
 
+def in_currency_units(units: int, currency: Currency) -> Decimal:
+    """Minor units as the amount in currency units (1245 EUR cents -> 12.45); the currency has a minor unit."""
+    return Decimal(units).scaleb(-currency.exponent)
+
+
 def format_minor_units(units: int, currency: Currency | None) -> str:
     if currency is None:
         return str(units)
     if currency.exponent is None:  # XXX, XAU...: no minor unit, nothing to scale
         return f"{units} {currency.code}"
-    return f"{Decimal(units).scaleb(-currency.exponent):f} {currency.code}"
+    return f"{in_currency_units(units, currency):f} {currency.code}"
 
 
 def format_ticket_amount(units: int, currency: Currency | None) -> str:

@@ -39,7 +39,6 @@ def choice(choices) -> Callable[[str], str]:
     return argument_type(options.choice(choices), "choice")
 
 
-non_negative_float = argument_type(options.non_negative_float)
 positive_float = argument_type(options.positive_float)
 positive_int = argument_type(options.positive_int)
 port_number = argument_type(options.port_number)
@@ -79,3 +78,9 @@ def setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter_for(sys.stderr))
     logging.basicConfig(level=LOG_LEVELS[level], handlers=[handler])
+
+
+def stdout_closed() -> None:
+    """The reader of our output (head, less, grep -q) has gone: what is left to print goes nowhere, quietly
+    (Python would otherwise report the broken pipe again when it flushes at exit)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

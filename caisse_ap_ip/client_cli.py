@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -79,9 +78,6 @@ def _choices(names) -> str:
     return ", ".join(names)
 
 
-# every option once: flags, then add_argument's keywords (the help says its default)
-
-
 def ticket_file(text: str) -> Path:
     """--ticket-out: a file that can be written, checked before anything is sent to the terminal."""
     path = Path(text)
@@ -92,6 +88,7 @@ def ticket_file(text: str) -> Path:
     return path
 
 
+# every option once: flags, then add_argument's keywords (the help says its default)
 OPTIONS = [
     (("-d", "--destination"), dict(default="127.0.0.1",
                                    help="terminal's IP address or host name (default: 127.0.0.1)")),
@@ -210,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(json.dumps(report.as_json()) if args.json else report.as_text(), flush=True)
     except BrokenPipeError:  # the reader (head, grep -q) has had enough: the exit code still says it all
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        cli.stdout_closed()
     return report.exit_code
 
 

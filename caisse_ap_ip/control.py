@@ -75,7 +75,7 @@ class ControlAPI(resource.Resource):
         method, path = request.method.decode(), request.path.decode().rstrip("/") or "/"
         if not self._known_host(request.getHeader(b"host")):
             request.setResponseCode(403)  # a page of another site whose name now points here (DNS rebinding)
-            return _json({"error": "this API answers only to an address, localhost or this machine's name"})
+            return json_body({"error": "this API answers only to an address, localhost or this machine's name"})
         if self.ui is not None and self.ui.claims(method, path):
             return self.ui.render(request)
         request.setHeader(b"content-type", b"application/json")
@@ -86,12 +86,12 @@ class ControlAPI(resource.Resource):
             result = handler(request, self._chosen(request))
         except ApiError as error:
             request.setResponseCode(error.status)
-            return _json({"error": str(error)})
+            return json_body({"error": str(error)})
         if hasattr(result, "addCallback"):  # a Deferred: the journal is being read, a file loaded, or a wait
             result.addCallbacks(lambda value: _finish(request, value), lambda failure: _fail(request, failure))
             request.notifyFinish().addErrback(lambda _: result.cancel())  # the client left: stop waiting for it
             return server.NOT_DONE_YET
-        return _json(result)
+        return json_body(result)
 
     def _known_host(self, header: bytes | None) -> bool:
         """Whether the Host a request names is this API's: loopback only when it listens on loopback; else any
@@ -128,8 +128,7 @@ class ControlAPI(resource.Resource):
     def _authorise(self, request) -> None:
         if self.token is None:
             return
-        given = request.getHeader(b"authorization") or b""  # bytes: a non-ASCII header is a wrong token, not a 500
-        if not hmac.compare_digest(given, f"Bearer {self.token}".encode()):
+        if not bearer_ok(request, self.token):
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'")
 
     # -- endpoints: each takes the request and the terminals it is about (the first when it needs one)
@@ -212,7 +211,7 @@ class ControlAPI(resource.Resource):
     def get_pending(self, request, chosen):
         """Transactions waiting for a person's decision, oldest first: of every terminal, or of ?terminal=;
         with ?wait=S, waits up to S seconds for one to arrive."""
-        terminal = chosen[0].name if request.args.get(b"terminal") else None
+        terminal = _named(request, chosen)
         wait = min(_query_float(request, "wait", 0.0), MAX_WAIT)
         waited = self.simulator.decisions.when_waiting(terminal, wait)
         return waited.addCallback(lambda waiting: {"pending": [pending.describe() for pending in waiting]})
@@ -224,7 +223,7 @@ class ControlAPI(resource.Resource):
         if not isinstance(body, dict) or "outcome" not in body:
             raise ApiError(400, 'send {"outcome": "success", "by": "me"} (any outcome but ask)')
         by = _who(body.get("by"))
-        terminal = chosen[0].name if request.args.get(b"terminal") else None
+        terminal = _named(request, chosen)
         try:
             outcome = outcomes.coerce(body["outcome"])
             pending = self.simulator.decisions.decide(_pending_id(which), outcome, by, terminal)
@@ -239,6 +238,17 @@ class ControlAPI(resource.Resource):
 
     def get_ticket(self, request, chosen):
         return {"terminal": chosen[0].name, "ticket": chosen[0].last_ticket()}
+
+
+def bearer_ok(request, token: str) -> bool:
+    """Whether the request carries 'Authorization: Bearer TOKEN'; compared as bytes, so that a header that is not
+    ASCII is a wrong token, not an error."""
+    return hmac.compare_digest(request.getHeader(b"authorization") or b"", b"Bearer " + token.encode())
+
+
+def _named(request, chosen) -> str | None:
+    """The terminal ?terminal= names, or None when the request is about all of them."""
+    return chosen[0].name if request.args.get(b"terminal") else None
 
 
 def _who(given: object) -> str:
@@ -325,7 +335,7 @@ def _query_float(request, name: str, default: float) -> float:
         raise ApiError(400, f"{name}: {error}") from None
 
 
-def _json(value) -> bytes:
+def json_body(value) -> bytes:
     return json.dumps(value).encode() + b"\n"
 
 
@@ -342,7 +352,7 @@ def _fail(request, failure) -> None:
 
 def _finish(request, value) -> None:
     if not request.finished and not getattr(request, "_disconnected", False):
-        request.write(_json(value))
+        request.write(json_body(value))
         request.finish()
 
 

@@ -79,9 +79,9 @@ class Pending:
 class Decisions:
     """The transactions waiting for a decision, oldest first."""
 
-    def __init__(self, reactor, events: Events | None = None):
+    def __init__(self, reactor):
         self.reactor = reactor
-        self.events = events or Events()
+        self.events = Events()
         self._waiting: OrderedDict[int, Pending] = OrderedDict()
         self._over: OrderedDict[int, str] = OrderedDict()  # id -> how it ended, for late decisions
         self._next_id = 1

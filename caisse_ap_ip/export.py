@@ -13,10 +13,9 @@ rule saying when and from which terminal it was recorded, for a person to read a
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from . import __version__, codes, display
-from .amounts import currency_from_number
+from .amounts import currency_from_number, in_currency_units
 from .answers import AnswerReader, Expectation, Progress
 from .protocol import Message, decode
 from .scenarios import NO_TICKET
@@ -80,7 +79,7 @@ def predicates(request: Message) -> dict[str, object]:
     if action and action.payment:
         currency = currency_from_number(fields.get("CE", ""))
         if currency is not None and currency.exponent is not None and fields.get("CB", "").isdigit():
-            when["amount"] = str(Decimal(int(fields["CB"])).scaleb(-currency.exponent))
+            when["amount"] = str(in_currency_units(int(fields["CB"]), currency))
             when["currency"] = currency.code
         else:  # no amount in currency units to say: the records themselves
             when["tags"] = {tag: fields[tag] for tag in ("CD", "CB", "CE") if tag in fields}

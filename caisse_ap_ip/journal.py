@@ -218,9 +218,12 @@ def _next_id(db: sqlite3.Connection, table: str) -> int:
     return (db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0) + 1
 
 
-def _select(db: sqlite3.Connection, last: int | None, terminal: str | None, after: int) -> list[tuple]:
-    present = _columns(db)  # a file of an earlier version read without writing: what it lacks is NULL
-    selected = ", ".join(name if name in present else f"NULL AS {name}" for name in COLUMNS)
+def _select(
+    db: sqlite3.Connection, last: int | None, terminal: str | None, after: int, present: set[str] | None = None
+) -> list[tuple]:
+    """Transactions, oldest first. ``present``: the columns of a file of an earlier version read without writing
+    (what it lacks is NULL); a journal's own database has them all."""
+    selected = ", ".join(name if present is None or name in present else f"NULL AS {name}" for name in COLUMNS)
     sql = f"SELECT {selected} FROM transactions WHERE id > ?"
     values: list = [after]
     if terminal is not None:
@@ -278,6 +281,6 @@ def read(path: str | Path, last: int | None = None) -> list[dict]:
     unused = not path.with_name(path.name + "-wal").exists()
     db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if unused else ""), uri=True)
     try:
-        return [_entry(row) for row in _select(db, last, None, 0)]
+        return [_entry(row) for row in _select(db, last, None, 0, _columns(db))]
     finally:
         db.close()

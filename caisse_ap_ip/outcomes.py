@@ -137,6 +137,11 @@ def parse(text: str) -> Outcome:
     return from_table(table)
 
 
+def of(item: object) -> Outcome:
+    """An outcome given by Python code: an Outcome as it is, else its text or table (``coerce``)."""
+    return item if isinstance(item, Outcome) else coerce(item)
+
+
 def coerce(item: object) -> Outcome:
     """An outcome from its text form or its table, whichever a scenario file, the API or a test gives."""
     if isinstance(item, str):

@@ -29,6 +29,11 @@ class Key(NamedTuple):
     words: str
 
     @property
+    def name(self) -> str:
+        """The key as a person calls it."""
+        return "Enter" if self.key == "\r" else self.key
+
+    @property
     def label(self) -> str:
         """'refused (AF=04)': the words, and the AF a failure answers, read from the outcome."""
         code = outcomes.parse(self.outcome).code
@@ -46,13 +51,14 @@ KEYS = (
     Key("s", "silent", "silent"),
 )
 BY_KEY = {key.key: key for key in KEYS} | {"\n": KEYS[0]}  # Enter is CR or LF, as the terminal sends it
-HELP = " · ".join(f"{'Enter' if key.key == chr(13) else key.key} {key.label}" for key in KEYS) + " · ? list"
+HELP = " · ".join(f"{key.name} {key.label}" for key in KEYS) + " · ? list"
 
 
 def waiting_line(pending: Pending) -> str:
     """'terminal 1 127.0.0.1:50312 POS 01: debit 12.00 EUR'"""
-    who = f"{pending.peer} POS {dict(pending.request)['CA']}" if "CA" in dict(pending.request) else pending.peer
-    return f"terminal {pending.terminal} {who}: {pending.describe()['description']}"
+    brief = pending.brief  # computed once per transaction
+    who = pending.peer if brief["pos"] is None else f"{pending.peer} POS {brief['pos']}"
+    return f"terminal {pending.terminal} {who}: {brief['description']}"
 
 
 class Keypad(protocol.Protocol):

@@ -135,6 +135,7 @@ class PosSide(TerminalConnection):
         self.silenced = False  # outcome silent: nothing more reaches the POS
         self.terminal: TerminalSide | None = None
         self.held: list[bytes] = []  # what the POS sent before the terminal took the connection
+        self.held_size = 0
         self.reading = _Reading(self.transport)
         self.coupled: _Reading | None = None  # the terminal's reading, while each side's waits for the other
         self.pos_done_at: float | None = None  # when the POS shut its sending side down
@@ -166,7 +167,8 @@ class PosSide(TerminalConnection):
             self.terminal.transport.write(data)
             return
         self.held.append(data)
-        if sum(map(len, self.held)) > self.factory.limits.max_message_size:
+        self.held_size += len(data)  # counted as it comes: summing the list each time grew with its square
+        if self.held_size > self.factory.limits.max_message_size:
             self.reading.hold(Hold.DIALING)
 
     def readConnectionLost(self) -> None:
@@ -241,7 +243,7 @@ class PosSide(TerminalConnection):
         self.transport.registerProducer(self.coupled, True)  # and the other way round
         for data in self.held:
             side.transport.write(data)
-        self.held = []
+        self.held, self.held_size = [], 0
         if self.pos_done_at is not None:
             side.transport.loseWriteConnection()
 

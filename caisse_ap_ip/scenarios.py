@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from . import outcomes
-from .amounts import AmountError, currency_from_code, currency_from_number, currency_number
+from .amounts import AmountError, currency_from_code, currency_from_number, currency_number, in_currency_units
 from .codes import ACTION_CODES, is_check
 from .outcomes import Outcome
 
@@ -100,7 +100,7 @@ def _amount(scenario: Scenario, expected: tuple[Decimal, Decimal], fields: dict[
     if units is None or currency is None or currency.exponent is None:
         return False
     low, high = expected
-    return low <= Decimal(units).scaleb(-currency.exponent) <= high
+    return low <= in_currency_units(units, currency) <= high
 
 
 def _share(scenario: Scenario, expected: float, fields: dict[str, str]) -> bool:
@@ -187,7 +187,8 @@ def _predicate(key: str, value: object) -> object:
     try:
         if key == "amount":
             low, dash, high = str(value).partition("-")
-            bounds = Decimal(low), Decimal(high) if high else Decimal("Infinity") if dash else Decimal(low)
+            upper = Decimal(high) if high else Decimal("Infinity") if dash else Decimal(low)  # "100-": open-ended
+            bounds = Decimal(low), upper
             if bounds[1] < bounds[0]:
                 raise ScenarioError(f"amount range {value!r} ends before it starts")
             return bounds

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -17,11 +16,6 @@ from .simulator import CannotListen, Simulator
 from .terminal import TerminalSettings
 
 log = logging.getLogger("caisse_ap_ip.server")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line, built from the table of settings."""
-    return settings.build_parser()
 
 
 def build_journal_parser() -> argparse.ArgumentParser:
@@ -55,7 +49,7 @@ def show_journal(argv: list[str]) -> int:
             print(json.dumps(entry) if args.json else _journal_text(entry))
         sys.stdout.flush()
     except BrokenPipeError:  # the reader (head, less) has had enough: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        cli.stdout_closed()
     return cli.EXIT_SUCCESS
 
 
@@ -104,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["journal"]:
         return show_journal(argv[1:])
-    parser = build_parser()
+    parser = settings.build_parser()
     args = parser.parse_args(argv)
     if args.control_port is None and not args.ui:
         given = [flag for flag, value in (("--control-token", args.control_token), ("--control-host",

@@ -85,7 +85,7 @@ class TerminalHandle:
 
     def queue(self, given: list[Outcome | str | dict]) -> None:
         """Outcomes for the next transactions (text, tables or Outcome); raises OutcomeError before queuing any."""
-        self._factory.terminal.queue([item if isinstance(item, Outcome) else outcomes.coerce(item) for item in given])
+        self._factory.terminal.queue([outcomes.of(item) for item in given])
         self._factory.events.publish("queue", terminal=self.name)
 
     def queued(self) -> list[str]:

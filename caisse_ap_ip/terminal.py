@@ -36,7 +36,7 @@ from .profiles import PROFILES, Profile
 from .protocol import FrameError, Message, encode
 from .scenarios import Scenario
 
-PARTIAL_ACTIONS = frozenset({codes.DEBIT.code, codes.DEFERRED.code})  # what a bank may authorise in part
+PARTIAL_ACTIONS = frozenset({codes.DEBIT.code, codes.DEFERRED.code})  # the debits: what a bank may authorise in part
 PADDED_WIDTH = 12  # CB of the outcome padded-amount: as wide as CB goes
 # what follows the AF code in an extended-af answer (docs/protocol.md §8.3): CB2A response code and message
 CB2A_EXTENSIONS = {
@@ -388,7 +388,7 @@ class Terminal:
         """The latest successful debit of this amount and currency (and CH reference, if given) not yet cancelled."""
         for transaction in reversed(self.history):
             if (
-                transaction.action in (codes.DEBIT.code, codes.DEFERRED.code)
+                transaction.action in PARTIAL_ACTIONS  # the debits: what a bank authorises, in part or whole
                 and transaction.answer.get("AE") == SUCCESS
                 and not transaction.cancelled
                 and transaction.amount == int(request["CB"])

@@ -33,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import decisions, outcomes, settings
+from . import decisions, display, outcomes, settings
 from .outcomes import Outcome
 
 BY_PYTHON = "python"  # who decided, in the journal, for decisions made through SimulatedTerminal.decide
@@ -178,7 +178,7 @@ class SimulatedTerminal:
     def next(self, *outcome: str | dict | Outcome, count: int = 1, delay=None, fragments=None, pause=None) -> None:
         """Queue outcomes for the next transactions, in order: next("silent"), next("failure:refused", "success");
         delay (S or "LO-HI"), fragments and pause modify each: next("failure:refused", delay=2, fragments=3)."""
-        parsed = [outcome if isinstance(outcome, Outcome) else outcomes.coerce(outcome) for outcome in outcome]
+        parsed = [outcomes.of(item) for item in outcome]
         modified = [outcomes.with_modifiers(o, delay=delay, fragments=fragments, pause=pause) for o in parsed]
         self._backend.queue(modified * count)
 
@@ -216,8 +216,7 @@ class SimulatedTerminal:
     def decide(self, outcome: str | dict | Outcome = "success", transaction: int | str = "oldest") -> dict:
         """Decide a waiting transaction (its id, or the oldest) as a person would: decide("failure:refused");
         raises TerminalError if none waits or it was already decided."""
-        return self._backend.decide(str(outcomes.coerce(outcome) if not isinstance(outcome, Outcome) else outcome),
-                                    transaction)  # fmt: skip
+        return self._backend.decide(outcomes.of(outcome), transaction)
 
 
 class _ThreadBackend:
@@ -263,10 +262,10 @@ class _ThreadBackend:
         waiting = self._call(self.simulator.decisions.when_waiting, None, wait)
         return [pending.describe() for pending in waiting]
 
-    def decide(self, outcome: str, transaction: int | str) -> dict:
+    def decide(self, outcome: Outcome, transaction: int | str) -> dict:
         desk = self.simulator.decisions
         try:
-            return self._call(desk.decide, transaction, outcomes.parse(outcome), BY_PYTHON).describe()
+            return self._call(desk.decide, transaction, outcome, BY_PYTHON).describe()
         except (decisions.NotPending, decisions.AlreadyDecided) as error:
             raise TerminalError(str(error)) from None
 
@@ -281,8 +280,7 @@ class _ProcessBackend:
         self.server = ServerProcess(*options, *control, timeout=timeout)
         self.ports, self.host = self.server.ports, self.server.host
         self.control_host, self.control_port = self.server.control_host, self.server.control_port
-        host = f"[{self.control_host}]" if ":" in self.control_host else self.control_host
-        self.control = f"http://{host}:{self.control_port}"
+        self.control = f"http://{display.address((self.control_host, self.control_port))}"
         self.timeout = timeout
 
     def _request(self, method: str, path: str, body=None, timeout: float | None = None):
@@ -316,8 +314,9 @@ class _ProcessBackend:
     def pending(self, wait: float) -> list[dict]:
         return self._request("GET", f"/pending?wait={wait}", timeout=wait)["pending"]
 
-    def decide(self, outcome: str, transaction: int | str) -> dict:
+    def decide(self, outcome: Outcome, transaction: int | str) -> dict:
+        body = {"outcome": outcome.table(), "by": BY_PYTHON}  # a table: a replay has no text form
         try:
-            return self._request("POST", f"/pending/{transaction}", {"outcome": outcome, "by": BY_PYTHON})["decided"]
+            return self._request("POST", f"/pending/{transaction}", body)["decided"]
         except ValueError as error:
             raise TerminalError(str(error)) from None

@@ -27,7 +27,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.web import server
 from zope.interface import implementer
 
-from . import __version__, codes, decisions, display, options, outcomes, prompt, settings
+from . import __version__, codes, control, decisions, display, options, outcomes, prompt, settings
 from .cards import PAYMENT_TYPES
 
 if TYPE_CHECKING:
@@ -142,10 +142,8 @@ class WebUI:
     def _allowed(self, request) -> bool:
         if self.token is None:
             return True
-        token = self.token.encode()  # compared as bytes: any token, ASCII or not, is refused rather than an error
-        given = (request.args.get(b"token") or [b""])[0]
-        header = request.getHeader(b"authorization") or b""
-        return hmac.compare_digest(given, token) or hmac.compare_digest(header, b"Bearer " + token)
+        given = (request.args.get(b"token") or [b""])[0]  # compared as bytes: any token is refused, never an error
+        return hmac.compare_digest(given, self.token.encode()) or control.bearer_ok(request, self.token)
 
 
 @implementer(IPushProducer)
@@ -234,10 +232,7 @@ def settings_form() -> list[dict]:
 
 def keys() -> list[dict]:
     """The prompt's keys, which the page takes too: the same key decides the same way at both keyboards."""
-    return [
-        {"key": "Enter" if key.key == "\r" else key.key, "outcome": key.outcome, "label": key.label}
-        for key in prompt.KEYS
-    ]
+    return [{"key": key.name, "outcome": key.outcome, "label": key.label} for key in prompt.KEYS]
 
 
 def buttons() -> dict[str, dict]:
@@ -321,4 +316,4 @@ def _files() -> dict[str, tuple[str, bytes]]:
 def _error(request, status: int, message: str) -> bytes:
     request.setResponseCode(status)
     request.setHeader("content-type", "application/json")
-    return json.dumps({"error": message}).encode() + b"\n"
+    return control.json_body({"error": message})
