@@ -240,12 +240,11 @@ def _granted(value: object) -> str | None:
         granted = Decimal(number)
     except InvalidOperation:
         granted = None
-    too_large = granted is not None and granted.is_finite() and granted.adjusted() >= 12  # CB holds 12 digits
     if (
         granted is None
         or not granted.is_finite()
         or granted <= 0
-        or too_large
+        or granted.adjusted() >= 12  # CB holds 12 digits
         or (text.endswith("%") and granted >= 100)
     ):
         raise OutcomeError(f"partial {text!r} is neither an amount such as 10.00 nor a share such as 50%")
